@@ -1,0 +1,121 @@
+"""The builtin offline model, ``builtin/echo``: a stand-in for trying chinwag and for tests.
+
+It needs no network and no key, and it is deterministic: the same context always gives the same
+reply, streamed in the same deltas. It is not a language model. It shows that the context
+reached it by reflecting the latest user message and naming the earlier ones, and it summarizes
+by extracting sentences (see ``summary.py``), so compaction does something real offline.
+"""
+
+import asyncio
+import re
+from collections.abc import AsyncIterator
+
+from backend.llm.base import Event, Finish, LLMContextLengthError, Provider, TextDelta, Usage
+from backend.llm.summary import extractive_summary
+from backend.llm.tokens import (
+    BYTES_PER_TOKEN,
+    estimate_text_tokens,
+    estimate_tokens,
+    message_text,
+)
+
+MODEL = "echo"
+DESCRIPTION = (
+    "Builtin offline stand-in for trying chinwag and for tests: no network, deterministic; "
+    "it reflects what you say and summarizes by extracting sentences."
+)
+DEFAULT_CONTEXT_WINDOW = 8192
+EARLIER_SHOWN = 3
+_DELTA_WORDS = re.compile(r"\S+\s*")
+
+
+def _quote(text: str, limit: int) -> str:
+    flat = " ".join(text.split())
+    if len(flat) > limit:
+        flat = flat[: limit - 1].rstrip() + "…"
+    return f"“{flat}”"
+
+
+def _join(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def _sentence(text: str) -> str:
+    """End with a full stop unless a quote already closed on one (no “Hi.”.)."""
+    return text if re.search(r"[.!?…]”$", text) else text + "."
+
+
+def compose_reply(messages: list[dict]) -> str:
+    """The reply to a context: the latest user message reflected, the earlier ones named."""
+    said = [
+        text
+        for m in messages
+        if m.get("role") == "user" and (text := message_text(m.get("content")).strip())
+    ]
+    if not said:
+        return (
+            "Hello! I'm chinwag's builtin echo model, an offline stand-in. "
+            "Tell me something and I'll reflect it back, along with what you said before."
+        )
+    reply = _sentence(f"You said: {_quote(said[-1], 200)}")
+    earlier = said[:-1]
+    if not earlier:
+        return reply + " That's the first thing you've told me in this conversation."
+    shown = [_quote(text, 60) for text in earlier[-EARLIER_SHOWN:]]
+    more = len(earlier) - len(shown)
+    if more:
+        shown.insert(0, f"{more} more thing{'s' if more > 1 else ''}")
+    return reply + " " + _sentence(f"Earlier you mentioned {_join(shown)}")
+
+
+class BuiltinProvider(Provider):
+    """Deterministic offline provider; ``delta_delay`` (seconds) paces deltas for demos.
+
+    It enforces its own ``context_window`` like a real model would, so overflow handling can be
+    exercised offline with a small window.
+    """
+
+    name = "builtin"
+
+    def __init__(
+        self,
+        *,
+        context_window: int = DEFAULT_CONTEXT_WINDOW,
+        delta_delay: float = 0.0,
+        words_per_delta: int = 3,
+        summary_chars: int = 800,
+    ) -> None:
+        self.context_window = context_window
+        self.delta_delay = delta_delay
+        self.words_per_delta = max(1, words_per_delta)
+        self.summary_chars = summary_chars
+
+    async def stream_chat(
+        self, model: str, messages: list[dict], *, max_tokens: int | None = None
+    ) -> AsyncIterator[Event]:
+        """Stream the reply in word groups, then usage and ``Finish``."""
+        prompt_tokens = estimate_tokens(messages)
+        if prompt_tokens > self.context_window:
+            raise LLMContextLengthError(
+                f"The builtin model's maximum context length is {self.context_window} tokens, "
+                f"but the conversation needs about {prompt_tokens}."
+            )
+        reply, reason = compose_reply(messages), "stop"
+        if max_tokens is not None and estimate_text_tokens(reply) > max_tokens:
+            reply, reason = reply[: max_tokens * BYTES_PER_TOKEN], "length"
+        words = _DELTA_WORDS.findall(reply)
+        for start in range(0, len(words), self.words_per_delta):
+            if self.delta_delay:
+                await asyncio.sleep(self.delta_delay)
+            yield TextDelta("".join(words[start : start + self.words_per_delta]))
+        yield Usage(prompt_tokens, estimate_text_tokens(reply))
+        yield Finish(reason)
+
+    async def summarize(
+        self, model: str, *, prompt: str, transcript: str, max_tokens: int | None = None
+    ) -> str:
+        """An extractive summary; ``prompt`` is ignored because there is no model to follow it."""
+        budget = self.summary_chars
+        if max_tokens is not None:
+            budget = min(budget, max_tokens * BYTES_PER_TOKEN)
+        return extractive_summary(transcript, max_chars=budget)

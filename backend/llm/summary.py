@@ -1,0 +1,176 @@
+"""Transcripts for summarization, and a deterministic extractive summarizer.
+
+Compaction hands a model a plain-text transcript, one ``Speaker: text`` turn per paragraph
+(``format_transcript``). A real model summarizes it freely; the builtin offline model instead
+*extracts*: it keeps the sentences that carry the most not-yet-covered content words, attributed
+to their speakers and in their original order, within a character budget. Text in quotation
+marks counts for nothing, because a quote repeats something said elsewhere (the builtin model's
+own replies are mostly quotes), and a later summary of a summary keeps the attributions because
+the summary's own lines are ``Speaker: text`` again.
+"""
+
+import math
+import re
+from collections import Counter
+from dataclasses import dataclass
+
+from backend.llm.tokens import message_text
+
+SPEAKERS = ("user", "assistant", "system", "tool", "summary", "human", "ai")
+_SPEAKER_LINE = re.compile(r"^\s*(" + "|".join(SPEAKERS) + r")\s*:\s?(.*)$", re.IGNORECASE)
+_SENTENCE_END = re.compile(r"(?<=[.!?…])[\"”’')\]]*\s+|\n+")
+_QUOTED = re.compile(r"“[^”]*”|\"[^\"]*\"")
+_WORD = re.compile(r"[A-Za-z0-9]+(?:['’][A-Za-z]+)?")
+MAX_SENTENCE_CHARS = 240
+DEFAULT_SUMMARY_CHARS = 800
+
+# Function words and conversational filler: they say nothing about what was discussed.
+_STOPWORDS_TEXT = """
+    a about above after again against all also am an and any are aren't as at be because been
+    before being below between both but by can can't cannot could couldn't did didn't do does
+    doesn't doing don't down during each few for from further get got had hadn't has hasn't have
+    haven't having he he'd he'll he's her here here's hers herself him himself his how how's i
+    i'd i'll i'm i've if in into is isn't it it's its itself just let's like me more most much
+    mustn't my myself no nor not now of off ok okay on once only or other ought our ours
+    ourselves out over own really same say said says shan't she she'd she'll she's should
+    shouldn't so some such sure than thank thanks that that's the their theirs them themselves
+    then there there's these they they'd they'll they're they've this those through to too under
+    until up very was wasn't we we'd we'll we're we've well were weren't what what's when when's
+    where where's which while who who's whom why why's will with won't would wouldn't yes yeah
+    yet you you'd you'll you're you've your yours yourself yourselves hi hello hey please great
+    good nice cool sounds sound right know think mention mentioned earlier tell told
+"""
+STOPWORDS = frozenset(_STOPWORDS_TEXT.split())
+
+
+def format_transcript(messages: list[dict]) -> str:
+    """OpenAI-style messages as the transcript ``summarize`` expects: ``Role: text`` paragraphs."""
+    turns = []
+    for message in messages:
+        text = message_text(message.get("content")).strip()
+        for call in message.get("tool_calls") or []:
+            function = call.get("function", {})
+            text += f" [called {function.get('name')}({function.get('arguments', '')})]"
+        if text.strip():
+            turns.append(f"{str(message.get('role', 'user')).capitalize()}: {text.strip()}")
+    return "\n\n".join(turns)
+
+
+@dataclass(frozen=True)
+class _Sentence:
+    index: int
+    speaker: str | None
+    turn: int
+    text: str
+    words: frozenset[str]
+    specifics: int  # numbers and capitalised words inside the sentence: names, dates, amounts
+
+
+def _turns(transcript: str) -> list[tuple[str | None, str]]:
+    """Split a transcript into (speaker, text) turns; unlabelled lines continue the last turn."""
+    turns: list[tuple[str | None, list[str]]] = []
+    for line in transcript.splitlines():
+        match = _SPEAKER_LINE.match(line)
+        if match:
+            turns.append((match.group(1).capitalize(), [match.group(2)]))
+        elif turns:
+            turns[-1][1].append(line)
+        elif line.strip():
+            turns.append((None, [line]))
+    return [(speaker, "\n".join(lines)) for speaker, lines in turns]
+
+
+def _clip(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    return text[: limit - 1].rsplit(" ", 1)[0].rstrip(",;:") + "…"
+
+
+def _sentences(transcript: str) -> list[_Sentence]:
+    sentences = []
+    for turn, (speaker, text) in enumerate(_turns(transcript)):
+        for raw in _SENTENCE_END.split(text):
+            sentence = " ".join(raw.split())
+            if not sentence:
+                continue
+            unquoted = _QUOTED.sub(" ", sentence)
+            tokens = _WORD.findall(unquoted)
+            words = frozenset(
+                t.lower()
+                for t in tokens
+                if t.lower() not in STOPWORDS and (len(t) > 2 or t.isdigit())
+            )
+            specifics = sum(1 for t in tokens[1:] if t[0].isupper() or t[0].isdigit())
+            sentences.append(
+                _Sentence(
+                    len(sentences),
+                    speaker,
+                    turn,
+                    _clip(sentence, MAX_SENTENCE_CHARS),
+                    words,
+                    specifics,
+                )
+            )
+    return sentences
+
+
+def _cost(s: _Sentence) -> int:
+    """Characters a sentence adds to the summary, counting its speaker label as if it were alone."""
+    return len(s.text) + 1 + (len(s.speaker) + 2 if s.speaker else 0)
+
+
+def _select(sentences: list[_Sentence], max_chars: int) -> list[_Sentence]:
+    """Greedy coverage: repeatedly take the sentence adding the most new weighted content."""
+    frequency = Counter(w for s in sentences for w in s.words)
+    weight = {w: 1.0 + math.log(n) for w, n in frequency.items()}
+    covered: set[str] = set()
+    chosen: list[_Sentence] = []
+    used = 0
+    candidates = [s for s in sentences if len(s.words) >= 2 or (s.words and s.specifics)]
+    while candidates:
+        best, best_gain = None, 0.0
+        for s in candidates:
+            new = s.words - covered
+            gain = (sum(weight[w] for w in new) + 0.5 * s.specifics * bool(new)) / math.sqrt(
+                len(s.text.split())
+            )
+            if gain > best_gain and used + _cost(s) <= max_chars + 1:
+                best, best_gain = s, gain
+        if best is None:
+            break
+        chosen.append(best)
+        covered |= best.words
+        used += _cost(best)
+        candidates.remove(best)
+    return sorted(chosen, key=lambda s: s.index)
+
+
+def _render(sentences: list[_Sentence]) -> str:
+    """One line per turn, ``Speaker: sentence sentence``, in the transcript's order."""
+    lines: list[tuple[int, str | None, list[str]]] = []
+    for s in sentences:
+        if lines and lines[-1][0] == s.turn:
+            lines[-1][2].append(s.text)
+        else:
+            lines.append((s.turn, s.speaker, [s.text]))
+    return "\n".join(
+        f"{speaker}: {' '.join(texts)}" if speaker else " ".join(texts)
+        for _, speaker, texts in lines
+    )
+
+
+def extractive_summary(transcript: str, *, max_chars: int = DEFAULT_SUMMARY_CHARS) -> str:
+    """The transcript's most informative sentences, attributed, within ``max_chars``.
+
+    Never empty: a transcript of pure small talk falls back to its opening, and an empty one
+    to a sentence saying so.
+    """
+    sentences = _sentences(transcript)
+    chosen = _select(sentences, max_chars)
+    if chosen:
+        return _render(chosen)
+    if sentences:
+        first = sentences[0]
+        line = f"{first.speaker}: {first.text}" if first.speaker else first.text
+        return _clip(line, max_chars)
+    return "Nothing was said in the summarized part of the conversation."

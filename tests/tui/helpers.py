@@ -1,0 +1,40 @@
+"""Waiting on the app without sleeping, and reading what is on screen."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+from textual.pilot import Pilot
+
+
+async def wait_until(
+    pilot: Pilot, predicate: Callable[[], object], timeout: float = 10.0, what: str = ""
+) -> None:
+    """Let the app run until ``predicate()`` is true; fail with ``what`` after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what or predicate}")
+        await pilot.pause(0.02)
+
+
+async def wait_for_workers(pilot: Pilot, timeout: float = 10.0) -> None:
+    """Wait until no worker of the app is running (network calls done)."""
+    await wait_until(
+        pilot,
+        lambda: not [w for w in pilot.app.workers if w.is_running],
+        timeout,
+        "workers to finish",
+    )
+
+
+def screen_text(pilot: Pilot) -> str:
+    """The screen as plain text, for asserting on what a person would read."""
+    strips = pilot.app.screen._compositor.render_strips()
+    return "\n".join("".join(seg.text for seg in strip).rstrip() for strip in strips)
+
+
+async def run_in_thread(func: Callable[[], object]) -> object:
+    return await asyncio.to_thread(func)

@@ -1,0 +1,445 @@
+"""Typed async client of the chinwag/Letta HTTP API (see API.md). Knows nothing of Textual.
+
+Works against the bundled server and against real Letta servers, which list messages without
+``role``, send ``content`` as a list of parts, and use absolute paging cursors: the convention is
+detected once per client (:meth:`ChinwagClient.cursor_convention`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import httpx
+from httpx_sse import aconnect_sse
+from pydantic import BaseModel
+
+from shared_schema import (
+    Agent,
+    Block,
+    CompactResponse,
+    Conversation,
+    ErrorMessage,
+    ModelInfo,
+    Run,
+    parse_message,
+)
+from tui.errors import (
+    ApiError,
+    ConnectionFailed,
+    NoActiveRun,
+    StreamDropped,
+    error_from_response,
+)
+
+CursorConvention = Literal["relative", "absolute"]
+Order = Literal["asc", "desc"]
+
+_DROP_ERRORS = (httpx.ReadError, httpx.RemoteProtocolError, httpx.ReadTimeout)
+
+
+@dataclass(frozen=True)
+class ServerInfo:
+    """What ``GET /v1/health/`` said, and how long it took."""
+
+    version: str
+    latency_ms: float
+
+
+@dataclass(frozen=True)
+class Reattached:
+    """Yielded by :meth:`ChinwagClient.send` after a dropped stream was re-attached.
+
+    ``replayed`` is true when the server gave no ``seq_id`` to resume from, so the run is replayed
+    from its start and the consumer must forget the partial text it has shown.
+    """
+
+    run_id: str | None
+    starting_after: int
+    replayed: bool
+
+
+@dataclass(frozen=True)
+class MessagePage:
+    """A page of messages, always oldest first, with whether more exist beyond it."""
+
+    messages: list[BaseModel]
+    more: bool
+
+
+class ChinwagClient:
+    """One connection to one server. Create, use in a single event loop, then :meth:`aclose`."""
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str | None = None,
+        *,
+        timeout: float = 30.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+        reattach_attempts: int = 5,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._http = httpx.AsyncClient(
+            base_url=self.base_url,
+            headers=headers,
+            timeout=httpx.Timeout(timeout, read=None),
+            transport=transport,
+        )
+        self._convention: CursorConvention | None = None
+        self._reattach_attempts = reattach_attempts
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    # -- plumbing -------------------------------------------------------------------------
+
+    def url(self, path: str) -> str:
+        """The absolute URL of an API path, as shown in error messages."""
+        return f"{self.base_url}{path}"
+
+    async def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            response = await self._http.request(method, path, **kwargs)
+        except httpx.TransportError as exc:
+            raise ConnectionFailed(self.url(path), _reason(exc)) from exc
+        if response.status_code >= 400:
+            raise _api_error(response, self.url(path))
+        if not response.content:
+            return None
+        return response.json()
+
+    # -- server ----------------------------------------------------------------------------
+
+    async def health(self) -> ServerInfo:
+        """Check the server and measure the round trip (the status bar shows it)."""
+        started = time.perf_counter()
+        body = await self._request("GET", "/v1/health/")
+        latency = (time.perf_counter() - started) * 1000
+        return ServerInfo(version=str(body.get("version", "?")), latency_ms=latency)
+
+    async def list_models(self) -> list[ModelInfo]:
+        body = await self._request("GET", "/v1/models/")
+        return [
+            ModelInfo.model_validate(
+                {
+                    "provider": m.get("provider") or m.get("provider_name") or "",
+                    "context_window": m.get("context_window") or 0,
+                    **{k: v for k, v in m.items() if v is not None},
+                }
+            )
+            for m in body
+            if m.get("handle")
+        ]
+
+    # -- agents ----------------------------------------------------------------------------
+
+    async def list_agents(self, limit: int = 100) -> list[Agent]:
+        body = await self._request("GET", "/v1/agents/", params={"limit": limit, "order": "desc"})
+        return [Agent.model_validate(a) for a in body]
+
+    async def get_agent(self, agent_id: str) -> Agent:
+        return Agent.model_validate(await self._request("GET", f"/v1/agents/{agent_id}"))
+
+    async def create_agent(
+        self,
+        name: str,
+        model: str | None = None,
+        *,
+        persona: str = "",
+        human: str = "",
+        system: str | None = None,
+    ) -> Agent:
+        body: dict[str, Any] = {
+            "name": name,
+            "memory_blocks": [
+                {"label": "persona", "value": persona},
+                {"label": "human", "value": human},
+            ],
+        }
+        if model:
+            body["model"] = model
+        if system:
+            body["system"] = system
+        return Agent.model_validate(await self._request("POST", "/v1/agents/", json=body))
+
+    async def update_agent(self, agent_id: str, **changes: Any) -> Agent:
+        body = await self._request("PATCH", f"/v1/agents/{agent_id}", json=changes)
+        return Agent.model_validate(body)
+
+    async def update_block(self, agent_id: str, label: str, value: str) -> Block:
+        path = f"/v1/agents/{agent_id}/core-memory/blocks/{label}"
+        return Block.model_validate(await self._request("PATCH", path, json={"value": value}))
+
+    async def delete_agent(self, agent_id: str) -> None:
+        await self._request("DELETE", f"/v1/agents/{agent_id}")
+
+    # -- conversations ---------------------------------------------------------------------
+
+    async def list_conversations(self, agent_id: str, limit: int = 100) -> list[Conversation]:
+        params = {"agent_id": agent_id, "limit": limit, "order": "desc"}
+        body = await self._request("GET", "/v1/conversations/", params=params)
+        return [Conversation.model_validate(c) for c in body]
+
+    async def get_conversation(self, conversation_id: str) -> Conversation:
+        body = await self._request("GET", f"/v1/conversations/{conversation_id}")
+        return Conversation.model_validate(body)
+
+    async def create_conversation(self, agent_id: str, summary: str | None = None) -> Conversation:
+        payload = {"summary": summary} if summary else {}
+        body = await self._request(
+            "POST", "/v1/conversations/", params={"agent_id": agent_id}, json=payload
+        )
+        return Conversation.model_validate(body)
+
+    async def rename_conversation(self, conversation_id: str, summary: str) -> Conversation:
+        path = f"/v1/conversations/{conversation_id}"
+        body = await self._request("PATCH", path, json={"summary": summary})
+        return Conversation.model_validate(body)
+
+    async def delete_conversation(self, conversation_id: str) -> None:
+        await self._request("DELETE", f"/v1/conversations/{conversation_id}")
+
+    # -- messages --------------------------------------------------------------------------
+
+    async def list_messages(
+        self,
+        conversation_id: str,
+        *,
+        order: Order,
+        limit: int = 50,
+        before: str | None = None,
+        after: str | None = None,
+        include_compacted: bool = False,
+    ) -> list[BaseModel]:
+        """One raw page in the server's own cursor semantics; ``order`` is always explicit."""
+        params: dict[str, Any] = {"order": order, "limit": limit}
+        if before:
+            params["before"] = before
+        if after:
+            params["after"] = after
+        if include_compacted:
+            params["include_compacted"] = "true"
+        path = f"/v1/conversations/{conversation_id}/messages"
+        body = await self._request("GET", path, params=params)
+        return [parse_message(m) for m in body]
+
+    async def newest_page(
+        self, conversation_id: str, limit: int = 50, *, include_compacted: bool = False
+    ) -> MessagePage:
+        """The newest ``limit`` messages, oldest first, and whether older ones exist."""
+        items = await self.list_messages(
+            conversation_id, order="desc", limit=limit + 1, include_compacted=include_compacted
+        )
+        if self._convention is None and len(items) >= 2:
+            await self._detect_convention(conversation_id, items, include_compacted)
+        more = len(items) > limit
+        return MessagePage(list(reversed(items[:limit])), more)
+
+    async def older_page(
+        self,
+        conversation_id: str,
+        before_id: str,
+        limit: int = 50,
+        *,
+        include_compacted: bool = False,
+    ) -> MessagePage:
+        """The ``limit`` messages just older than ``before_id``, oldest first."""
+        cursor = {"after": before_id}
+        if await self.cursor_convention(conversation_id, before_id) == "absolute":
+            cursor = {"before": before_id}
+        items = await self.list_messages(
+            conversation_id,
+            order="desc",
+            limit=limit + 1,
+            include_compacted=include_compacted,
+            **cursor,
+        )
+        return MessagePage(list(reversed(items[:limit])), len(items) > limit)
+
+    async def newer_page(
+        self,
+        conversation_id: str,
+        after_id: str,
+        limit: int = 50,
+        *,
+        include_compacted: bool = False,
+    ) -> MessagePage:
+        """The ``limit`` messages just newer than ``after_id``, oldest first.
+
+        In ascending order both cursor conventions agree that ``after`` means newer.
+        """
+        items = await self.list_messages(
+            conversation_id,
+            order="asc",
+            limit=limit + 1,
+            after=after_id,
+            include_compacted=include_compacted,
+        )
+        return MessagePage(items[:limit], len(items) > limit)
+
+    async def cursor_convention(
+        self, conversation_id: str, known_id: str | None = None
+    ) -> CursorConvention:
+        """Which paging convention the server follows; probed once, then remembered."""
+        if self._convention is None:
+            page = await self.list_messages(conversation_id, order="desc", limit=2)
+            if len(page) >= 2:
+                await self._detect_convention(conversation_id, page, False)
+        return self._convention or "relative"
+
+    async def _detect_convention(
+        self, conversation_id: str, newest_first: list[BaseModel], include_compacted: bool
+    ) -> None:
+        """Ask for ``order=desc&after=<newest>``: order-relative servers answer with the next
+        older message, absolute ones (self-hosted Letta) with nothing newer than the newest."""
+        probe = await self.list_messages(
+            conversation_id,
+            order="desc",
+            limit=1,
+            after=newest_first[0].id,  # type: ignore[attr-defined]
+            include_compacted=include_compacted,
+        )
+        self._convention = "relative" if probe else "absolute"
+
+    # -- runs ------------------------------------------------------------------------------
+
+    async def send(
+        self, conversation_id: str, text: str, *, otid: str | None = None
+    ) -> AsyncIterator[Any]:
+        """Send a user message and yield the reply's chunks (parsed), token by token.
+
+        A stream that drops before ``[DONE]`` is re-attached with ``starting_after`` the last
+        ``seq_id`` seen; a :class:`Reattached` marker is yielded each time. A busy conversation
+        raises :class:`tui.errors.ConversationBusy` before anything is yielded.
+        """
+        message: dict[str, Any] = {"role": "user", "content": text}
+        if otid:
+            message["otid"] = otid
+        body = {"messages": [message], "stream_tokens": True, "include_pings": True}
+        path = f"/v1/conversations/{conversation_id}/messages"
+        async for chunk in self._follow(conversation_id, path, body):
+            yield chunk
+
+    async def attach(
+        self, conversation_id: str, run_id: str | None = None, starting_after: int = 0
+    ) -> AsyncIterator[Any]:
+        """Watch a running (or recent) run: replay after ``starting_after``, then the live tail."""
+        body: dict[str, Any] = {"starting_after": starting_after, "include_pings": True}
+        if run_id:
+            body["run_id"] = run_id
+        path = f"/v1/conversations/{conversation_id}/stream"
+        async for chunk in self._follow(conversation_id, path, body):
+            yield chunk
+
+    async def _follow(
+        self, conversation_id: str, path: str, body: dict[str, Any]
+    ) -> AsyncIterator[Any]:
+        """Stream ``path`` and keep following the run across dropped connections."""
+        last_seq = int(body.get("starting_after", 0))
+        run_id: str | None = body.get("run_id")
+        seen_seq = False
+        reattaching = False
+        failures = 0
+        while True:
+            try:
+                async for chunk in self._stream(path, body):
+                    seq = getattr(chunk, "seq_id", None)
+                    if seq is not None:
+                        if seq <= last_seq:
+                            continue
+                        last_seq, seen_seq = seq, True
+                    run_id = getattr(chunk, "run_id", None) or run_id
+                    failures = 0
+                    yield chunk
+                return
+            except (StreamDropped, ConnectionFailed) as exc:
+                if isinstance(exc, ConnectionFailed) and not reattaching:
+                    raise
+                failures += 1
+                if failures > self._reattach_attempts:
+                    raise
+            await asyncio.sleep(min(0.05 * 2**failures, 2.0))
+            reattaching = True
+            path = f"/v1/conversations/{conversation_id}/stream"
+            body = {"starting_after": last_seq if seen_seq else 0, "include_pings": True}
+            if run_id:
+                body["run_id"] = run_id
+            yield Reattached(run_id, body["starting_after"], replayed=not seen_seq)
+
+    async def _stream(self, path: str, body: dict[str, Any]) -> AsyncIterator[Any]:
+        """One SSE request: parsed chunks until ``[DONE]``; :class:`StreamDropped` if cut."""
+        url = self.url(path)
+        try:
+            async with aconnect_sse(self._http, "POST", path, json=body) as source:
+                response = source.response
+                if response.status_code >= 400:
+                    await response.aread()
+                    raise _api_error(response, url)
+                async for event in source.aiter_sse():
+                    if event.data == "[DONE]":
+                        return
+                    if not event.data:
+                        continue
+                    data = json.loads(event.data)
+                    if event.event == "error":
+                        yield ErrorMessage.model_validate(data)
+                    else:
+                        yield parse_message(data)
+        except ApiError:
+            raise
+        except httpx.ConnectError as exc:
+            raise ConnectionFailed(url, _reason(exc)) from exc
+        except _DROP_ERRORS as exc:
+            raise StreamDropped(f"The stream from {url} dropped: {_reason(exc)}", url) from exc
+        raise StreamDropped(f"The stream from {url} ended without [DONE]", url)
+
+    async def cancel(self, conversation_id: str) -> dict[str, str]:
+        """Cancel the active run; the server keeps the text produced so far."""
+        return await self._request("POST", f"/v1/conversations/{conversation_id}/cancel") or {}
+
+    async def compact(
+        self, conversation_id: str, mode: Literal["sliding_window", "all"] = "sliding_window"
+    ) -> CompactResponse:
+        body = {"compaction_settings": {"mode": mode}}
+        path = f"/v1/conversations/{conversation_id}/compact"
+        return CompactResponse.model_validate(await self._request("POST", path, json=body))
+
+    async def get_run(self, run_id: str) -> Run:
+        return Run.model_validate(await self._request("GET", f"/v1/runs/{run_id}"))
+
+
+def _api_error(response: httpx.Response, url: str) -> ApiError:
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    return error_from_response(response.status_code, body, response.text, url)
+
+
+def _reason(exc: BaseException) -> str:
+    """A short human reason, digging out "connection refused" from under httpx's wrapping."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(cause, ExceptionGroup):
+            cause = cause.exceptions[0]
+            continue
+        cause = cause.__cause__ or cause.__context__
+    return str(exc) or type(exc).__name__
+
+
+__all__ = [
+    "ChinwagClient",
+    "CursorConvention",
+    "MessagePage",
+    "NoActiveRun",
+    "Reattached",
+    "ServerInfo",
+]

@@ -1,0 +1,89 @@
+"""The agent detail view: model, editable memory blocks and system prompt."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widget import Widget
+from textual.widgets import Button, Footer, Label, Select, TextArea
+
+from shared_schema import Agent, ModelInfo
+
+
+@dataclass
+class AgentChanges:
+    """What the user edited; only these are sent to the server."""
+
+    model: str | None = None
+    system: str | None = None
+    blocks: dict[str, str] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return bool(self.model or self.system is not None or self.blocks)
+
+
+class AgentDetailScreen(ModalScreen[AgentChanges | None]):
+    """``ctrl+s`` saves the edits, ``escape`` leaves without saving."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+s", "save", "Save", id="agent.save", priority=True),
+        Binding("escape", "dismiss_none", "Back", id="agent.back"),
+    ]
+
+    def __init__(self, agent: Agent, models: list[ModelInfo], *, cursor_blink: bool = True) -> None:
+        super().__init__()
+        self.agent, self.models, self.cursor_blink = agent, models, cursor_blink
+
+    def compose(self) -> Iterable[Widget]:
+        agent = self.agent
+        handles = [m.handle for m in self.models]
+        if agent.model and agent.model not in handles:
+            handles.insert(0, agent.model)
+        with VerticalScroll(id="agent-detail"):
+            yield Label(f"Agent {agent.name}", classes="title")
+            yield Label(f"id {agent.id}", classes="dim")
+            yield Label("Model")
+            yield Select(
+                [(h, h) for h in handles],
+                value=agent.model if agent.model in handles else Select.BLANK,
+                id="model",
+            )
+            for block in self.blocks():
+                yield Label(f"Memory block: {block.label}  ({len(block.value)}/{block.limit})")
+                yield TextArea(block.value, id=f"block-{block.label}", classes="block")
+            yield Label("System prompt")
+            yield TextArea(agent.system, id="system", classes="system")
+            yield Button("Save (ctrl+s)", variant="primary", id="save")
+        yield Footer()
+
+    def blocks(self) -> list:
+        return self.agent.memory.blocks or self.agent.blocks
+
+    def on_mount(self) -> None:
+        for area in self.query(TextArea):
+            area.cursor_blink = self.cursor_blink
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.action_save()
+
+    def action_dismiss_none(self) -> None:
+        self.dismiss(None)
+
+    def action_save(self) -> None:
+        changes = AgentChanges()
+        model = self.query_one("#model", Select).value
+        if isinstance(model, str) and model != self.agent.model:
+            changes.model = model
+        system = self.query_one("#system", TextArea).text
+        if system != self.agent.system:
+            changes.system = system
+        for block in self.blocks():
+            value = self.query_one(f"#block-{block.label}", TextArea).text
+            if value != block.value:
+                changes.blocks[block.label] = value
+        self.dismiss(changes)

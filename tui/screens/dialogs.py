@@ -1,0 +1,212 @@
+"""Modal dialogs: new agent, new conversation, rename, confirm, compact, connection error.
+
+Each dialog returns its result through ``dismiss`` so the app's workers do the network calls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import ClassVar
+
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widget import Widget
+from textual.widgets import Button, Input, Label, RadioButton, RadioSet, Select, Static, TextArea
+
+from shared_schema import ModelInfo
+
+
+class Dialog(ModalScreen):
+    """A centred box; ``escape`` cancels (dismisses with ``None``)."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Cancel", id="dialog.cancel")
+    ]
+    DEFAULT_CLASSES = "dialog"
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "cancel":
+            self.dismiss(None)
+        else:
+            self.submit()
+
+    def on_input_submitted(self) -> None:
+        self.submit()
+
+    def submit(self) -> None:
+        raise NotImplementedError
+
+    @staticmethod
+    def buttons(ok: str, variant: str = "primary") -> Horizontal:
+        return Horizontal(
+            Button(ok, variant=variant, id="ok"),  # type: ignore[arg-type]
+            Button("Cancel", id="cancel"),
+            classes="buttons",
+        )
+
+
+@dataclass
+class NewAgent:
+    name: str
+    model: str | None
+    persona: str
+    human: str
+
+
+class NewAgentDialog(Dialog):
+    """Name, model (from ``GET /v1/models/``), persona and human memory blocks."""
+
+    def __init__(self, models: list[ModelInfo], *, cursor_blink: bool = True) -> None:
+        super().__init__()
+        self.models = models
+        self.cursor_blink = cursor_blink
+
+    def compose(self) -> Iterable[Widget]:
+        options = [(f"{m.handle}  ({m.context_window:,} tokens)", m.handle) for m in self.models]
+        default = next((m.handle for m in self.models if m.provider != "builtin"), None)
+        default = default or (self.models[0].handle if self.models else None)
+        with Vertical(classes="box"):
+            yield Label("New agent", classes="title")
+            yield Label("Name")
+            yield Input(placeholder="my-agent", id="name", select_on_focus=False)
+            yield Label("Model")
+            yield Select(options, value=default or Select.BLANK, id="model", allow_blank=False)
+            yield Label("Persona")
+            yield TextArea("I am a helpful assistant.", id="persona", classes="short")
+            yield Label("Human")
+            yield TextArea("", id="human", classes="short")
+            yield self.buttons("Create")
+
+    def on_mount(self) -> None:
+        for widget in self.query("Input, TextArea"):
+            widget.cursor_blink = self.cursor_blink  # type: ignore[attr-defined]
+
+    def submit(self) -> None:
+        name = self.query_one("#name", Input).value.strip()
+        if not name:
+            self.notify("Give the agent a name.", severity="warning")
+            return
+        model = self.query_one("#model", Select).value
+        self.dismiss(
+            NewAgent(
+                name=name,
+                model=model if isinstance(model, str) else None,
+                persona=self.query_one("#persona", TextArea).text,
+                human=self.query_one("#human", TextArea).text,
+            )
+        )
+
+
+class TextDialog(Dialog):
+    """One line of text: new conversation (summary) and rename."""
+
+    def __init__(
+        self, title: str, label: str, value: str = "", ok: str = "OK", *, cursor_blink: bool = True
+    ) -> None:
+        super().__init__()
+        self.title_text, self.label, self.value, self.ok = title, label, value, ok
+        self.cursor_blink = cursor_blink
+
+    def compose(self) -> Iterable[Widget]:
+        with Vertical(classes="box"):
+            yield Label(self.title_text, classes="title")
+            yield Label(self.label)
+            field = Input(self.value, id="text", select_on_focus=False)
+            field.cursor_blink = self.cursor_blink
+            yield field
+            yield self.buttons(self.ok)
+
+    def submit(self) -> None:
+        self.dismiss(self.query_one("#text", Input).value.strip())
+
+
+class ConfirmDialog(Dialog):
+    """Yes or no, with the consequence spelled out."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("y", "yes", "Yes", id="dialog.yes")]
+
+    def __init__(self, title: str, question: str, ok: str = "Delete") -> None:
+        super().__init__()
+        self.title_text, self.question, self.ok = title, question, ok
+
+    def compose(self) -> Iterable[Widget]:
+        with Vertical(classes="box"):
+            yield Label(self.title_text, classes="title")
+            yield Static(self.question, classes="question")
+            yield self.buttons(self.ok, variant="error")
+
+    def action_yes(self) -> None:
+        self.submit()
+
+    def submit(self) -> None:
+        self.dismiss(True)
+
+
+@dataclass
+class ContextFigures:
+    """What the compaction dialog shows before asking."""
+
+    in_context: int
+    estimated_tokens: int
+    context_window: int | None
+
+
+class CompactDialog(Dialog):
+    """Confirm a compaction: mode, in-context messages and estimated tokens; then progress."""
+
+    def __init__(self, figures: ContextFigures) -> None:
+        super().__init__()
+        self.figures = figures
+
+    def compose(self) -> Iterable[Widget]:
+        f = self.figures
+        window = f" of {f.context_window:,}" if f.context_window else ""
+        with Vertical(classes="box"):
+            yield Label("Compact this conversation", classes="title")
+            yield Static(
+                f"In context now: {f.in_context} messages, about {f.estimated_tokens:,} tokens"
+                f"{window}.\nThe oldest part is replaced by a summary written by the model; "
+                "the full history stays readable (toggle compacted history).",
+                classes="question",
+            )
+            with RadioSet(id="mode"):
+                yield RadioButton("Sliding window (summarize the oldest ~30%)", value=True)
+                yield RadioButton("All (summarize everything after the system prompt)")
+            yield self.buttons("Compact")
+
+    def submit(self) -> None:
+        all_mode = self.query_one("#mode", RadioSet).pressed_index == 1
+        self.dismiss("all" if all_mode else "sliding_window")
+
+
+class ConnectionErrorScreen(ModalScreen[bool]):
+    """The server cannot be used: say why, with the URL tried; ``r`` retries, ``q`` quits."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("r", "retry", "Retry", id="connection.retry"),
+        Binding("q", "app.quit", "Quit", id="connection.quit"),
+    ]
+    DEFAULT_CLASSES = "dialog"
+
+    def __init__(self, message: str, url: str) -> None:
+        super().__init__()
+        self.message, self.url = message, url
+
+    def compose(self) -> Iterable[Widget]:
+        with Vertical(classes="box error"):
+            yield Label("Cannot use the server", classes="title")
+            yield Static(self.message, id="reason", classes="question")
+            yield Static(f"URL tried: {self.url}", id="url")
+            yield Static(
+                "Start a server with `chinwag serve`, or run `chinwag --server URL "
+                "[--token TOKEN]`.  r: retry · q: quit",
+                classes="hint",
+            )
+
+    def action_retry(self) -> None:
+        self.dismiss(True)

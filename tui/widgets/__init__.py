@@ -1,0 +1,1 @@
+"""One widget per pane: agents, conversations, messages, composer, status."""

@@ -1,0 +1,41 @@
+"""The message editor under the transcript: ``enter`` sends, ``ctrl+j`` starts a new line."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from textual.binding import Binding, BindingType
+from textual.message import Message
+from textual.widgets import TextArea
+
+
+class Composer(TextArea):
+    """A multi-line draft; keeps its text when sending fails so nothing typed is lost."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "submit", "Send", id="composer.send", priority=True),
+        Binding("ctrl+j", "newline", "New line", id="composer.newline"),
+    ]
+
+    class Submitted(Message):
+        def __init__(self, text: str) -> None:
+            super().__init__()
+            self.text = text
+
+    def __init__(self, *, cursor_blink: bool = True, **kwargs: object) -> None:
+        super().__init__(soft_wrap=True, show_line_numbers=False, **kwargs)  # type: ignore[arg-type]
+        self.cursor_blink = cursor_blink
+        self.placeholder = "Message…  (enter: send · ctrl+j: new line)"
+
+    def action_submit(self) -> None:
+        text = self.text.strip()
+        if text:
+            self.post_message(self.Submitted(text))
+
+    def action_newline(self) -> None:
+        self.insert("\n")
+
+    def restore(self, text: str) -> None:
+        """Put a draft back (e.g. after the server said the conversation is busy)."""
+        self.text = text
+        self.move_cursor(self.document.end)

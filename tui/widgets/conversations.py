@@ -1,0 +1,79 @@
+"""The conversations pane: summary (or first words) and last activity of each conversation."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import ClassVar
+
+from rich.text import Text
+from textual.binding import Binding, BindingType
+from textual.message import Message
+from textual.widgets import OptionList
+from textual.widgets.option_list import Option
+
+from shared_schema import Conversation
+
+
+class ConversationList(OptionList):
+    """Highlighting a conversation opens it; ``n`` new, ``r`` rename, ``d`` delete."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("n", "app.new_conversation", "New conversation", id="conversations.new"),
+        Binding("r", "app.rename_conversation", "Rename", id="conversations.rename"),
+        Binding("d,delete", "app.delete_conversation", "Delete", id="conversations.delete"),
+        Binding("[", "app.resize(-2)", "Narrower", id="pane.narrower", show=False),
+        Binding("]", "app.resize(2)", "Wider", id="pane.wider", show=False),
+    ]
+
+    class Chosen(Message):
+        def __init__(self, conversation: Conversation) -> None:
+            super().__init__()
+            self.conversation = conversation
+
+    def __init__(self, now: Callable[[], datetime], **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.now = now
+        self.conversations: list[Conversation] = []
+
+    def set_conversations(self, items: list[Conversation], select: str | None = None) -> None:
+        self.conversations = items
+        self.clear_options()
+        self.add_options([self._option(c) for c in items])
+        index = next((i for i, c in enumerate(items) if c.id == select), 0 if items else None)
+        self.highlighted = index
+
+    @property
+    def current(self) -> Conversation | None:
+        if self.highlighted is None or self.highlighted >= len(self.conversations):
+            return None
+        return self.conversations[self.highlighted]
+
+    def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:
+        event.stop()
+        if (conversation := self.current) is not None:
+            self.post_message(self.Chosen(conversation))
+
+    def _option(self, conversation: Conversation) -> Option:
+        title = conversation.summary or "New conversation"
+        text = Text(title, overflow="ellipsis", no_wrap=True)
+        stamp = conversation.last_message_at or conversation.updated_at or conversation.created_at
+        text.append(f"\n{ago(stamp, self.now())}", style="dim")
+        return Option(text, id=conversation.id)
+
+
+def ago(stamp: str | None, now: datetime) -> str:
+    """``5 min ago`` style last activity."""
+    if not stamp:
+        return "no activity"
+    try:
+        then = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    except ValueError:
+        return stamp
+    if then.tzinfo is None:
+        then = then.replace(tzinfo=now.tzinfo)
+    seconds = max(0, int((now - then).total_seconds()))
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds // size} {unit} ago"
+    return "just now"

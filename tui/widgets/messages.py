@@ -1,0 +1,346 @@
+"""The transcript pane: a bounded window of message blocks over a history of any length.
+
+Listed messages render as cheap ``Static`` blocks (a Textual ``Markdown`` widget costs ~50 ms to
+mount); only the reply being streamed is a live ``Markdown`` fed through ``get_stream()``. When
+the view reaches the top the pane asks for the previous page and keeps what the reader sees in
+place; the far side of the window is pruned so the number of mounted blocks stays bounded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import ClassVar
+
+from pydantic import BaseModel
+from rich.markdown import Markdown as RichMarkdown
+from rich.text import Text
+from textual import events
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical, VerticalScroll
+from textual.message import Message
+from textual.widget import Widget
+from textual.widgets import Collapsible, Markdown, Static
+from textual.widgets.markdown import MarkdownStream
+
+from tui.transcript import Entry, clock_of, entry_of
+
+_FOLDED_TITLES = {
+    "system": "System prompt",
+    "reasoning": "Reasoning",
+    "tool_call": "Tool call",
+    "tool_return": "Tool result",
+    "event": "Event",
+    "other": "Message",
+}
+
+
+class MessageBlock(Vertical, can_focus=True):
+    """One transcript entry; focus it to copy it."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("c", "copy", "Copy message", id="message.copy")
+    ]
+
+    def __init__(self, entry: Entry) -> None:
+        classes = f"message {entry.kind}"
+        if entry.failed:
+            classes += " failed"
+        if not entry.in_context:
+            classes += " compacted"
+        super().__init__(classes=classes)
+        self.entry = entry
+
+    def action_copy(self) -> None:
+        self.app.copy_to_clipboard(self.entry.text)
+        self.notify("Message copied to the clipboard", timeout=2)
+
+    def header(self) -> str:
+        who = {"user": "you", "assistant": "assistant"}.get(self.entry.kind, self.entry.kind)
+        parts = [who]
+        if clock := clock_of(self.entry.date):
+            parts.append(clock)
+        if self.entry.failed:
+            parts.append("⚠ failed")
+        if not self.entry.in_context:
+            parts.append("compacted")
+        return " · ".join(parts)
+
+
+class ChatBlock(MessageBlock):
+    """User or assistant text, rendered as Markdown (code highlighted) in one cheap widget."""
+
+    def compose(self) -> Iterable[Widget]:
+        self.border_title = self.header()
+        yield Static(RichMarkdown(self.entry.text or " "), classes="body")
+
+
+class FoldedBlock(MessageBlock):
+    """Reasoning, tool calls and returns, the system prompt: collapsed until asked for."""
+
+    def compose(self) -> Iterable[Widget]:
+        title = _FOLDED_TITLES.get(self.entry.kind, self.entry.kind)
+        if self.entry.title:
+            title = f"{title}: {self.entry.title}"
+        if self.entry.failed:
+            title += " ⚠ failed"
+        self.body = Static(Text(self.entry.text), classes="body")
+        with Collapsible(title=title, collapsed=True):
+            yield self.body
+
+    def set_text(self, text: str) -> None:
+        self.entry.text = text
+        self.body.update(Text(text))
+
+
+class SummaryBlock(MessageBlock):
+    """A compaction summary, with the counts when this client did the compaction."""
+
+    def __init__(self, entry: Entry, counts: tuple[int, int] | None = None) -> None:
+        super().__init__(entry)
+        self.counts = counts
+
+    def compose(self) -> Iterable[Widget]:
+        self.set_counts(self.counts)
+        yield Static(RichMarkdown(self.entry.text or " "), classes="body")
+
+    def set_counts(self, counts: tuple[int, int] | None) -> None:
+        self.counts = counts
+        title = "Summary of earlier messages"
+        if counts:
+            title += f" · {counts[0]} → {counts[1]} messages"
+        self.border_title = title
+
+
+class LiveBlock(MessageBlock):
+    """The assistant text being streamed: a live Markdown fed through ``get_stream()``."""
+
+    def __init__(self, entry: Entry) -> None:
+        super().__init__(entry)
+        self.add_class("assistant", "live")
+        self.markdown = Markdown("", classes="body")
+        self._stream: MarkdownStream | None = None
+
+    def compose(self) -> Iterable[Widget]:
+        self.border_title = self.header()
+        yield self.markdown
+
+    async def write(self, fragment: str) -> None:
+        self.entry.text += fragment
+        if self._stream is None:
+            self._stream = Markdown.get_stream(self.markdown)
+        await self._stream.write(fragment)
+
+    async def finish(self, note: str | None = None) -> None:
+        """Stop the stream and render the whole text once (the stream may have merged chunks)."""
+        if self._stream is not None:
+            await self._stream.stop()
+            self._stream = None
+        await self.markdown.update(self.entry.text)
+        if note:
+            self.border_title = f"{self.header()} · {note}"
+
+
+def block_for(entry: Entry) -> MessageBlock:
+    if entry.kind in ("user", "assistant"):
+        return ChatBlock(entry)
+    if entry.kind == "summary":
+        return SummaryBlock(entry)
+    return FoldedBlock(entry)
+
+
+@dataclass
+class _Part:
+    block: MessageBlock
+    text: str = ""
+
+
+class Turn:
+    """The blocks of one reply as it streams in, keyed by message id (chunks share an id)."""
+
+    def __init__(self, view: MessageList, user_block: MessageBlock | None) -> None:
+        self.view = view
+        self.user_block = user_block
+        self.parts: dict[str, _Part] = {}
+        self.note: Static | None = None
+        self.last_id: str | None = None
+
+    async def feed(self, chunk: BaseModel) -> None:
+        """Add one streamed chunk: a new block for a new id, else append its fragment."""
+        entry = entry_of(chunk)
+        if entry.kind not in ("assistant", "reasoning", "tool_call", "tool_return"):
+            return
+        key = entry.id or f"{entry.kind}-{len(self.parts)}"
+        self.last_id = entry.id or self.last_id
+        part = self.parts.get(key)
+        if part is None:
+            block: MessageBlock
+            if entry.kind == "assistant":
+                block = LiveBlock(Entry(id=entry.id, kind="assistant", text="", date=entry.date))
+            else:
+                block = FoldedBlock(Entry(**{**entry.__dict__, "text": ""}))
+            part = self.parts[key] = _Part(block)
+            await self.view.mount_live(block)
+        if isinstance(part.block, LiveBlock):
+            await part.block.write(entry.text)
+        elif isinstance(part.block, FoldedBlock):
+            part.text = entry.text if entry.kind == "tool_return" else part.text + entry.text
+            part.block.set_text(part.text)
+
+    async def restart(self) -> None:
+        """Forget what was shown: the server is replaying the run from its start."""
+        for part in self.parts.values():
+            await part.block.remove()
+        self.parts.clear()
+
+    async def finish(self, stop_reason: str | None, error: str | None = None) -> None:
+        """Render final text; mark a cancelled or failed turn so the reader sees why it stopped."""
+        note = None
+        if stop_reason == "cancelled":
+            note = "cancelled"
+        elif error or (stop_reason and stop_reason not in ("end_turn", "max_steps")):
+            note = "⚠ failed"
+        for part in self.parts.values():
+            if isinstance(part.block, LiveBlock):
+                await part.block.finish(note)
+        if error:
+            await self.view.mount_live(Static(f"⚠ {error}", classes="turn-error"))
+        if note and self.user_block is not None:
+            self.user_block.add_class("failed" if note != "cancelled" else "cancelled")
+
+    def text(self) -> str:
+        return "".join(
+            p.block.entry.text for p in self.parts.values() if isinstance(p.block, LiveBlock)
+        )
+
+
+class MessageList(VerticalScroll):
+    """Scrollable, anchored transcript with a bounded window of mounted blocks."""
+
+    class NeedOlder(Message):
+        """The reader reached the top and older messages exist."""
+
+    class NeedNewer(Message):
+        """The reader reached the bottom of a window whose newest side was pruned."""
+
+    def __init__(self, window: int = 90, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.window = window
+        self.has_older = False
+        self.has_newer = False
+        self.loading = False
+
+    # -- reading the window ---------------------------------------------------------------
+
+    @property
+    def blocks(self) -> list[MessageBlock]:
+        return [c for c in self.children if isinstance(c, MessageBlock)]
+
+    @property
+    def oldest_id(self) -> str | None:
+        return next((b.entry.id for b in self.blocks if b.entry.id), None)
+
+    @property
+    def newest_id(self) -> str | None:
+        return next((b.entry.id for b in reversed(self.blocks) if b.entry.id), None)
+
+    def entries(self) -> list[Entry]:
+        return [b.entry for b in self.blocks]
+
+    # -- filling it ------------------------------------------------------------------------
+
+    async def show(self, messages: list[BaseModel], has_older: bool) -> None:
+        """Replace the window with the newest page and stick to the bottom."""
+        await self.remove_children()
+        self.has_older, self.has_newer = has_older, False
+        await self.mount_all([block_for(entry_of(m)) for m in messages])
+        self.anchor()
+        self.call_after_refresh(self._fill_viewport)
+
+    def _fill_viewport(self) -> None:
+        """A first page shorter than the screen cannot be scrolled up: ask for more now."""
+        if self.has_older and self.max_scroll_y == 0 and not self.loading:
+            self.post_message(self.NeedOlder())
+
+    async def prepend(self, messages: list[BaseModel], has_older: bool) -> None:
+        """Add an older page above, keep the reader's view still, prune the newest side."""
+        self.has_older = has_older
+        blocks = [block_for(entry_of(m)) for m in messages]
+        if not blocks:
+            return
+        first = self.blocks[0] if self.blocks else None
+        await self.mount_all(blocks, before=first) if first else await self.mount_all(blocks)
+        excess = len(self.blocks) - self.window
+        if excess > 0:
+            await self.remove_children(self.blocks[-excess:])
+            self.has_newer = True
+        if first is not None:
+            self._keep_in_view(first, offset=self.scroll_y - first.virtual_region.y)
+
+    async def append_page(self, messages: list[BaseModel], has_newer: bool) -> None:
+        """Add a newer page below (after pruning), prune the oldest side, keep the view still."""
+        self.has_newer = has_newer
+        blocks = [block_for(entry_of(m)) for m in messages]
+        if not blocks:
+            return
+        last = self.blocks[-1] if self.blocks else None
+        offset = self.scroll_y - last.virtual_region.y if last else 0
+        await self.mount_all(blocks)
+        await self._prune_oldest()
+        if last is not None:
+            self._keep_in_view(last, offset)
+
+    async def mount_live(self, widget: Widget) -> None:
+        """Mount a block of the reply being streamed at the bottom."""
+        await self.mount(widget)
+        await self._prune_oldest()
+
+    async def add_summary(self, text: str, counts: tuple[int, int]) -> None:
+        await self.mount_live(SummaryBlock(Entry(id="", kind="summary", text=text), counts))
+        self.scroll_end(animate=False)
+
+    def begin_turn(self, user_text: str | None) -> Turn:
+        """Start a reply; the user's block is shown at once (``None`` when attaching)."""
+        block = ChatBlock(Entry(id="", kind="user", text=user_text)) if user_text else None
+        if block is not None:
+            self.call_next(self.mount_live, block)
+        self.anchor()
+        return Turn(self, block)
+
+    async def _prune_oldest(self) -> None:
+        excess = len(self.blocks) - self.window
+        if excess > 0:
+            keep = self.blocks[excess]
+            offset = self.scroll_y - keep.virtual_region.y
+            await self.remove_children(self.blocks[:excess])
+            self.has_older = True
+            self._keep_in_view(keep, offset)
+
+    def _keep_in_view(self, widget: Widget, offset: float) -> None:
+        """After the next layout, scroll so ``widget`` sits where it sat before the change."""
+
+        def restore() -> None:
+            self.scroll_to(y=widget.virtual_region.y + offset, animate=False, immediate=True)
+
+        if not self.sticks_to_bottom:
+            self.call_after_refresh(restore)
+
+    @property
+    def sticks_to_bottom(self) -> bool:
+        """Anchored and not scrolled away by the reader."""
+        return bool(self._anchored and not self._anchor_released)
+
+    # -- asking for more -------------------------------------------------------------------
+
+    def watch_scroll_y(self, old: float, new: float) -> None:
+        super().watch_scroll_y(old, new)
+        if self.loading:
+            return
+        if new <= 0 and self.has_older and self.max_scroll_y > 0:
+            self.post_message(self.NeedOlder())
+        elif new >= self.max_scroll_y and self.has_newer and new > old:
+            self.post_message(self.NeedNewer())
+
+    def on_mouse_scroll_up(self, event: events.MouseScrollUp) -> None:
+        if self.scroll_y <= 0 and self.has_older and not self.loading:
+            self.post_message(self.NeedOlder())

@@ -1,0 +1,72 @@
+"""``python -m backend serve``: run the bundled server (``chinwag serve`` execs this)."""
+
+import argparse
+import ipaddress
+import logging
+import os
+import sys
+from pathlib import Path
+
+import uvicorn
+
+from backend import __version__
+from backend.app import create_app
+from backend.settings import Settings, default_db_path, load_config
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="chinwag serve", description="Run the chinwag server.")
+    parser.add_argument("command", nargs="?", default="serve", choices=["serve"])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8283)
+    parser.add_argument(
+        "--db", type=Path, default=None, help=f"SQLite database file (default: {default_db_path()})"
+    )
+    parser.add_argument(
+        "--token",
+        default=os.environ.get("CHINWAG_TOKEN"),
+        help="require this bearer token (default: $CHINWAG_TOKEN)",
+    )
+    parser.add_argument(
+        "--insecure", action="store_true", help="allow a non-loopback address without a token"
+    )
+    parser.add_argument("--log-level", default="info")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    if not _is_loopback(args.host) and not args.token and not args.insecure:
+        sys.exit(
+            f"chinwag: refusing to listen on {args.host} without a token. "
+            "Set --token (or CHINWAG_TOKEN), or pass --insecure if you really mean it."
+        )
+    settings = Settings(
+        db_path=args.db or default_db_path(), token=args.token, config=load_config()
+    )
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
+    print(
+        f"chinwag {__version__} serving http://{args.host}:{args.port} "
+        f"(database {settings.db_path})",
+        flush=True,
+    )
+    uvicorn.run(
+        create_app(settings),
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level,
+        timeout_graceful_shutdown=5,
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""The agent turn: build the model's context, call the model, store and stream the reply."""

@@ -1,0 +1,120 @@
+"""Agents, their memory blocks and the model handles they can use (API.md section 3)."""
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from backend.api.common import parse_body, query_int, query_order, query_str, respond
+from backend.errors import InvalidArgument
+from backend.llm import ProviderRegistry, UnknownProviderError
+from backend.services import services
+from shared_schema import AgentCreate, AgentUpdate, BlockUpdate
+
+DEFAULT_SYSTEM = (
+    "You are a helpful assistant with a persistent memory. Your memory blocks below describe "
+    "who you are (persona) and who you are talking to (human); use them, and answer concisely."
+)
+
+
+def resolve_handle(registry: ProviderRegistry, handle: str) -> dict[str, Any]:
+    """The ``llm_config`` of a handle; a malformed handle or unknown provider is a 400."""
+    try:
+        resolved = registry.resolve(handle)
+    except UnknownProviderError as exc:
+        raise InvalidArgument(str(exc)) from None
+    return {
+        "handle": resolved.handle,
+        "model": resolved.model_name,
+        "model_endpoint_type": resolved.endpoint_type,
+        "model_endpoint": resolved.endpoint,
+        "context_window": resolved.context_window,
+    }
+
+
+def agent_to_wire(registry: ProviderRegistry, agent: dict[str, Any]) -> dict[str, Any]:
+    try:
+        llm_config = resolve_handle(registry, agent["model"])
+    except InvalidArgument:  # a provider removed from the config since the agent was made
+        llm_config = {
+            "handle": agent["model"],
+            "model": agent["model"].partition("/")[2],
+            "model_endpoint_type": "openai",
+            "model_endpoint": None,
+            "context_window": 0,
+        }
+    return {
+        **agent,
+        "memory": {"blocks": agent["blocks"]},
+        "llm_config": llm_config,
+        "tools": [],
+        "sources": [],
+    }
+
+
+async def create_agent(request: Request) -> JSONResponse:
+    svc = services(request)
+    body = await parse_body(request, AgentCreate)
+    model = body.model or svc.registry.default_handle()
+    resolve_handle(svc.registry, model)
+    agent = await svc.store.agents.create(
+        name=body.name,
+        model=model,
+        embedding=body.embedding,
+        system=body.system if body.system is not None else DEFAULT_SYSTEM,
+        agent_type="letta_v1_agent",
+        tags=body.tags,
+        blocks=[b.model_dump() for b in body.memory_blocks],
+    )
+    return respond(agent_to_wire(svc.registry, agent))
+
+
+async def list_agents(request: Request) -> JSONResponse:
+    svc = services(request)
+    agents = await svc.store.agents.page(
+        limit=query_int(request, "limit", 50, low=1, high=1000),
+        order=query_order(request, "desc"),
+        after=query_str(request, "after"),
+        before=query_str(request, "before"),
+        name=query_str(request, "name"),
+    )
+    return respond([agent_to_wire(svc.registry, a) for a in agents])
+
+
+async def get_agent(request: Request) -> JSONResponse:
+    svc = services(request)
+    agent = await svc.store.agents.get(request.path_params["agent_id"])
+    return respond(agent_to_wire(svc.registry, agent))
+
+
+async def update_agent(request: Request) -> JSONResponse:
+    svc = services(request)
+    agent_id = request.path_params["agent_id"]
+    await svc.store.agents.get(agent_id)
+    body = await parse_body(request, AgentUpdate)
+    changes = body.model_dump(exclude_unset=True, exclude_none=True)
+    if "model" in changes:
+        resolve_handle(svc.registry, changes["model"])
+    agent = await svc.store.agents.update(agent_id, changes)
+    return respond(agent_to_wire(svc.registry, agent))
+
+
+async def update_block(request: Request) -> JSONResponse:
+    svc = services(request)
+    agent_id = request.path_params["agent_id"]
+    await svc.store.agents.get(agent_id)
+    body = await parse_body(request, BlockUpdate)
+    block = await svc.store.agents.update_block(
+        agent_id, request.path_params["label"], body.model_dump(exclude_none=True)
+    )
+    return respond(block)
+
+
+async def delete_agent(request: Request) -> JSONResponse:
+    agent_id = request.path_params["agent_id"]
+    await services(request).store.agents.delete(agent_id)
+    return respond({"message": f"Agent {agent_id} deleted"})
+
+
+async def list_models(request: Request) -> JSONResponse:
+    return respond(services(request).registry.list_models())

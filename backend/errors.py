@@ -1,0 +1,88 @@
+"""API errors: every failure a client can cause becomes one of these, never a traceback.
+
+Each error renders as API.md's body ``{"detail", "code", ...extra}`` with its HTTP status.
+"""
+
+from typing import Any
+
+
+class ApiError(Exception):
+    status = 500
+    code = "INTERNAL"
+
+    def __init__(self, detail: str, *, headers: dict[str, str] | None = None, **extra: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.headers = headers or {}
+        self.extra = extra
+
+    def body(self) -> dict[str, Any]:
+        return {"detail": self.detail, "code": self.code, **self.extra}
+
+
+class InvalidArgument(ApiError):
+    status = 400
+    code = "INVALID_ARGUMENT"
+
+
+class Unauthorized(ApiError):
+    status = 401
+    code = "UNAUTHORIZED"
+
+
+class NotFound(ApiError):
+    status = 404
+    code = "NOT_FOUND"
+
+    @classmethod
+    def of(cls, kind: str, object_id: str) -> "NotFound":
+        return cls(f"{kind} {object_id} not found.")
+
+
+class ConversationBusy(ApiError):
+    status = 409
+    code = "CONVERSATION_BUSY"
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__(
+            f"Another request (run_id={run_id}) is currently being processed for this "
+            "conversation. Please wait for it to complete.",
+            headers={"x-should-retry": "false"},
+            run_id=run_id,
+        )
+
+
+class NoActiveRun(ApiError):
+    status = 409
+    code = "NO_ACTIVE_RUN"
+
+
+class NoActiveRunToAttach(NoActiveRun):
+    """Re-attaching with nothing running is a 400 in Letta, and so here (API.md 5.3)."""
+
+    status = 400
+
+
+class PayloadTooLarge(ApiError):
+    status = 413
+    code = "PAYLOAD_TOO_LARGE"
+
+
+class ValidationFailed(ApiError):
+    status = 422
+    code = "VALIDATION_ERROR"
+
+
+class LLMNotConfigured(ApiError):
+    status = 400
+    code = "LLM_NOT_CONFIGURED"
+
+
+class ContextWindowExceeded(ApiError):
+    status = 400
+    code = "CONTEXT_WINDOW_EXCEEDED"
+
+
+class NothingToCompact(ApiError):
+    status = 400
+    code = "NOTHING_TO_COMPACT"

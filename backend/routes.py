@@ -1,0 +1,188 @@
+"""The route table: every endpoint once, with the models the OpenAPI document shows."""
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from backend.api import agents, conversations, health, streams
+from shared_schema import (
+    Agent,
+    AgentCreate,
+    AgentUpdate,
+    Block,
+    BlockUpdate,
+    Conversation,
+    ConversationCreate,
+    ConversationUpdate,
+    Health,
+    ModelInfo,
+    Run,
+    SendRequest,
+    StreamRequest,
+)
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    method: str
+    path: str
+    handler: Handler
+    summary: str
+    body: Any = None
+    response: Any = None
+    collection: bool = False  # answers with and without a trailing slash
+    query: tuple[str, ...] = ()
+
+
+ENDPOINTS: list[Endpoint] = [
+    Endpoint(
+        "GET",
+        "/v1/health/",
+        health.health,
+        "Liveness and version",
+        response=Health,
+        collection=True,
+    ),
+    Endpoint(
+        "GET",
+        "/v1/models/",
+        agents.list_models,
+        "Model handles the providers offer",
+        response=list[ModelInfo],
+        collection=True,
+    ),
+    Endpoint(
+        "POST",
+        "/v1/agents/",
+        agents.create_agent,
+        "Create an agent",
+        body=AgentCreate,
+        response=Agent,
+        collection=True,
+    ),
+    Endpoint(
+        "GET",
+        "/v1/agents/",
+        agents.list_agents,
+        "List agents",
+        response=list[Agent],
+        collection=True,
+        query=("limit", "after", "before", "order", "name"),
+    ),
+    Endpoint("GET", "/v1/agents/{agent_id}", agents.get_agent, "Retrieve an agent", response=Agent),
+    Endpoint(
+        "PATCH",
+        "/v1/agents/{agent_id}",
+        agents.update_agent,
+        "Update an agent",
+        body=AgentUpdate,
+        response=Agent,
+    ),
+    Endpoint(
+        "DELETE",
+        "/v1/agents/{agent_id}",
+        agents.delete_agent,
+        "Delete an agent with its conversations, messages and runs",
+    ),
+    Endpoint(
+        "PATCH",
+        "/v1/agents/{agent_id}/core-memory/blocks/{label}",
+        agents.update_block,
+        "Change a memory block",
+        body=BlockUpdate,
+        response=Block,
+    ),
+    Endpoint(
+        "POST",
+        "/v1/conversations/",
+        conversations.create_conversation,
+        "Create a conversation",
+        body=ConversationCreate,
+        response=Conversation,
+        collection=True,
+        query=("agent_id",),
+    ),
+    Endpoint(
+        "GET",
+        "/v1/conversations/",
+        conversations.list_conversations,
+        "List an agent's conversations",
+        response=list[Conversation],
+        collection=True,
+        query=("agent_id", "limit", "after", "before", "order"),
+    ),
+    Endpoint(
+        "GET",
+        "/v1/conversations/{conversation_id}",
+        conversations.get_conversation,
+        "Retrieve a conversation",
+        response=Conversation,
+    ),
+    Endpoint(
+        "PATCH",
+        "/v1/conversations/{conversation_id}",
+        conversations.update_conversation,
+        "Change a conversation's summary",
+        body=ConversationUpdate,
+        response=Conversation,
+    ),
+    Endpoint(
+        "DELETE",
+        "/v1/conversations/{conversation_id}",
+        conversations.delete_conversation,
+        "Delete a conversation",
+    ),
+    Endpoint(
+        "GET",
+        "/v1/conversations/{conversation_id}/messages",
+        conversations.list_messages,
+        "List a conversation's messages",
+        query=("limit", "order", "before", "after", "include_compacted"),
+    ),
+    Endpoint(
+        "POST",
+        "/v1/conversations/{conversation_id}/messages",
+        streams.send_message,
+        "Send messages; streams the agent's reply (text/event-stream) unless streaming is false",
+        body=SendRequest,
+    ),
+    Endpoint(
+        "POST",
+        "/v1/conversations/{conversation_id}/stream",
+        streams.attach_stream,
+        "Re-attach to a run's stream (text/event-stream)",
+        body=StreamRequest,
+    ),
+    Endpoint(
+        "POST",
+        "/v1/conversations/{conversation_id}/cancel",
+        streams.cancel_run,
+        "Cancel the conversation's active run",
+    ),
+    Endpoint("GET", "/v1/runs/{run_id}", streams.get_run, "Retrieve a run", response=Run),
+]
+
+
+def starlette_routes(endpoints: list[Endpoint]) -> list[Route]:
+    """Group endpoints by path; collection paths are served with and without the slash."""
+    by_path: dict[str, dict[str, Handler]] = {}
+    for ep in endpoints:
+        paths = [ep.path, ep.path.rstrip("/")] if ep.collection else [ep.path]
+        for path in paths:
+            by_path.setdefault(path, {})[ep.method] = ep.handler
+    return [
+        Route(path, _dispatch(methods), methods=list(methods)) for path, methods in by_path.items()
+    ]
+
+
+def _dispatch(methods: dict[str, Handler]) -> Handler:
+    async def endpoint(request: Request) -> Response:
+        return await methods[request.method](request)
+
+    return endpoint

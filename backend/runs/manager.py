@@ -1,0 +1,317 @@
+"""Starts runs, drives their turns, finishes them, and lets clients attach or cancel.
+
+A run is a server task: it outlives the HTTP request that started it, so a client that
+disconnects loses nothing. Its end is always the same sequence: final chunks published, reply
+stored, run row finished, lock released and chunk log persisted (one transaction), then the log
+closed, which is what makes every reader write ``[DONE]``.
+"""
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from backend.agent.context import chat_messages, compile_system
+from backend.agent.turn import MakeRoom, Outcome, Turn
+from backend.errors import (
+    ContextWindowExceeded,
+    InvalidArgument,
+    LLMNotConfigured,
+    NoActiveRun,
+    NoActiveRunToAttach,
+    NotFound,
+)
+from backend.llm import (
+    LLMNotConfiguredError,
+    ProviderRegistry,
+    ResolvedModel,
+    UnknownProviderError,
+    estimate_tokens,
+)
+from backend.runs.lock import LockLeases, fail_orphaned_runs
+from backend.runs.stream import ChunkLog
+from backend.settings import Settings
+from backend.store import NewMessage, Store
+from backend.store.db import now_iso
+from shared_schema import MessageCreate, new_id
+
+log = logging.getLogger("chinwag.runs")
+
+CHUNK_RETENTION = timedelta(hours=2)
+SWEEP_SECONDS = 10.0
+
+
+@dataclass
+class ActiveRun:
+    id: str
+    conversation_id: str
+    agent_id: str
+    log: ChunkLog
+    input_ids: list[str]
+    task: asyncio.Task[None] | None = None
+    finishing: bool = False
+
+
+@dataclass
+class SendOptions:
+    stream_tokens: bool = False
+    max_steps: int = 10
+
+
+@dataclass
+class _Prepared:
+    agent: dict[str, Any]
+    model: ResolvedModel
+    system: str
+    inputs: list[NewMessage] = field(default_factory=list)
+
+
+class RunManager:
+    def __init__(self, store: Store, registry: ProviderRegistry, settings: Settings) -> None:
+        self.store = store
+        self.registry = registry
+        self.settings = settings
+        self.leases = LockLeases(store.db, settings.lock_lease_seconds)
+        self.active: dict[str, ActiveRun] = {}
+        self.make_room_for: Any = None  # set by compaction: (conversation_id, model) -> MakeRoom
+        self._sweeper: asyncio.Task[None] | None = None
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    async def start_up(self) -> None:
+        failed = await fail_orphaned_runs(self.store.db)
+        if failed:
+            log.warning("marked %d run(s) of a stopped server as failed", failed)
+        self._sweeper = asyncio.create_task(self._sweep())
+
+    async def shut_down(self) -> None:
+        if self._sweeper:
+            self._sweeper.cancel()
+        tasks = [run.task for run in self.active.values() if run.task]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=10)
+
+    async def _sweep(self) -> None:
+        """Fail runs whose holder died (any process) and forget old chunk logs."""
+        while True:
+            await asyncio.sleep(SWEEP_SECONDS)
+            try:
+                await fail_orphaned_runs(self.store.db)
+                cutoff = (datetime.now(UTC) - CHUNK_RETENTION).isoformat()
+                await self.store.runs.prune_chunks(cutoff)
+            except Exception:
+                log.exception("housekeeping failed; will retry")
+
+    # --- starting a run ------------------------------------------------------------------
+
+    async def _prepare(self, conversation_id: str, inputs: list[MessageCreate]) -> _Prepared:
+        """Everything that can refuse a send, checked before anything is stored."""
+        conversation = await self.store.conversations.row(conversation_id)
+        agent = await self.store.agents.get(conversation["agent_id"])
+        try:
+            model = self.registry.ensure_configured(agent["model"])
+        except LLMNotConfiguredError as exc:
+            raise LLMNotConfigured(str(exc), setting=exc.setting) from None
+        except UnknownProviderError as exc:
+            raise InvalidArgument(f"The agent's model cannot be used: {exc}") from None
+        system = compile_system(agent)
+        chat = [{"role": "system", "content": system}]
+        chat += [{"role": m.role, "content": m.text} for m in inputs]
+        needed = estimate_tokens(chat)
+        if needed > model.context_window:
+            raise ContextWindowExceeded(
+                f"This message needs about {needed} tokens with the system prompt, more than the "
+                f"{model.context_window}-token context window of {model.handle}. Shorten it."
+            )
+        news = [
+            NewMessage(
+                "system_message" if m.role == "system" else "user_message", m.text, otid=m.otid
+            )
+            for m in inputs
+        ]
+        return _Prepared(agent, model, system, news)
+
+    async def start(
+        self, conversation_id: str, inputs: list[MessageCreate], options: SendOptions
+    ) -> ActiveRun:
+        """Lock the conversation, store the input and start the turn; 409 if it is busy."""
+        prepared = await self._prepare(conversation_id, inputs)
+        run_id = new_id("run")
+        for message in prepared.inputs:
+            message.run_id = run_id
+        async with self.store.db.transaction() as tx:
+            await self.leases.acquire(tx, conversation_id, run_id)
+            await self.store.runs.create(tx, run_id, conversation_id, prepared.agent["id"])
+            async with tx.execute(
+                "SELECT 1 FROM messages WHERE conversation_id = ? LIMIT 1", (conversation_id,)
+            ) as cur:
+                first_send = await cur.fetchone() is None
+            stored = prepared.inputs
+            if first_send:
+                stored = [NewMessage("system_message", prepared.system), *stored]
+            await self.store.messages.append(tx, conversation_id, stored)
+        run = ActiveRun(
+            run_id,
+            conversation_id,
+            prepared.agent["id"],
+            ChunkLog(run_id),
+            [m.id for m in prepared.inputs],
+        )
+        self.active[run_id] = run
+        await run.log.publish(
+            {"message_type": "ping", "id": new_id("ping"), "date": now_iso(), "run_id": run_id}
+        )
+        run.task = asyncio.create_task(
+            self._drive(run, prepared.model, options), name=f"run {run_id}"
+        )
+        return run
+
+    # --- driving and finishing -----------------------------------------------------------
+
+    async def _drive(self, run: ActiveRun, model: ResolvedModel, options: SendOptions) -> None:
+        renewer = asyncio.create_task(self._renew(run))
+        turn: Turn | None = None
+        try:
+            rows = await self.store.messages.in_context(run.conversation_id)
+            make_room: MakeRoom | None = (
+                self.make_room_for(run, model) if self.make_room_for else None
+            )
+            turn = Turn(
+                log=run.log,
+                model=model,
+                context=chat_messages(rows),
+                stream_tokens=options.stream_tokens,
+                max_steps=options.max_steps,
+                make_room=make_room,
+            )
+            outcome = await turn.execute()
+        except asyncio.CancelledError:
+            outcome = turn.cancelled() if turn else Outcome("cancelled", "cancelled", [], {})
+        except Exception as exc:
+            log.exception("run %s failed unexpectedly", run.id)
+            outcome = turn.failed(exc) if turn else Outcome("failed", "error", [], {}, exc)
+        finally:
+            renewer.cancel()
+        run.finishing = True
+        await asyncio.shield(self._finish(run, outcome))
+
+    async def _renew(self, run: ActiveRun) -> None:
+        while True:
+            await asyncio.sleep(self.settings.lock_lease_seconds / 3)
+            try:
+                await self.leases.renew(run.conversation_id, run.id)
+            except Exception:
+                log.exception("could not renew the lock of run %s", run.id)
+
+    async def _finish(self, run: ActiveRun, outcome: Outcome) -> None:
+        try:
+            await run.log.publish(
+                {"message_type": "stop_reason", "stop_reason": outcome.stop_reason}
+            )
+            await run.log.publish(
+                {
+                    "message_type": "usage_statistics",
+                    **{
+                        k: outcome.usage.get(k, 0)
+                        for k in (
+                            "prompt_tokens",
+                            "completion_tokens",
+                            "total_tokens",
+                            "step_count",
+                        )
+                    },
+                }
+            )
+            if outcome.error is not None:
+                await run.log.publish(_error_chunk(run.id, outcome.error), frame="error")
+            await self._store_outcome(run, outcome)
+        except Exception:
+            log.exception("could not store the end of run %s", run.id)
+            with contextlib.suppress(Exception):
+                await self.leases.release(run.conversation_id, run.id)
+        finally:
+            await run.log.close()
+            self.active.pop(run.id, None)
+
+    async def _store_outcome(self, run: ActiveRun, outcome: Outcome) -> None:
+        async with self.store.db.transaction() as tx:
+            if outcome.messages:
+                await self.store.messages.append(tx, run.conversation_id, outcome.messages)
+            if outcome.error is not None and run.input_ids:
+                marks = ",".join("?" * len(run.input_ids))
+                in_context = "0" if outcome.input_left_context else "in_context"
+                await tx.execute(
+                    f"UPDATE messages SET is_err = 1, in_context = {in_context}"
+                    f" WHERE id IN ({marks})",
+                    tuple(run.input_ids),
+                )
+            await self.store.runs.finish(
+                tx,
+                run.id,
+                status=outcome.status,
+                stop_reason=outcome.stop_reason,
+                error=str(outcome.error) if outcome.error else None,
+                usage=outcome.usage,
+                chunks=run.log.chunks,
+            )
+            await self.leases.release_in(tx, run.conversation_id, run.id)
+
+    # --- attach and cancel ---------------------------------------------------------------
+
+    def _active_in(self, conversation_id: str) -> ActiveRun | None:
+        return next((r for r in self.active.values() if r.conversation_id == conversation_id), None)
+
+    async def cancel(self, conversation_id: str) -> str:
+        """Cancel the conversation's active run and wait until it has finished; its id."""
+        await self.store.conversations.row(conversation_id)
+        run = self._active_in(conversation_id)
+        if run is None or run.finishing or run.task is None:
+            raise NoActiveRun("No active run to cancel in this conversation.")
+        run.task.cancel()
+        await asyncio.wait([run.task], timeout=30)
+        return run.id
+
+    async def attach(
+        self, conversation_id: str, run_id: str | None, starting_after: int
+    ) -> AsyncIterator[dict[str, Any] | None]:
+        """The run's chunks after ``starting_after``: replayed, then live until the end."""
+        await self.store.conversations.row(conversation_id)
+        if run_id is None:
+            run = self._active_in(conversation_id)
+            if run is None:
+                raise NoActiveRunToAttach("No active runs found for this conversation.")
+            return run.log.follow(starting_after, wait=self.settings.keepalive_seconds)
+        row = await self.store.runs.get(run_id)
+        if row["conversation_id"] != conversation_id:
+            raise NotFound(f"Run {run_id} is not a run of conversation {conversation_id}.")
+        active = self.active.get(run_id)
+        if active is not None:
+            return active.log.follow(starting_after, wait=self.settings.keepalive_seconds)
+        chunks = await self.store.runs.chunks_after(run_id, starting_after)
+        if not chunks and row["status"] in ("created", "running"):
+            raise NoActiveRunToAttach(
+                f"Run {run_id} is running in another server process; attach to that one."
+            )
+        return _replay(chunks)
+
+
+async def _replay(chunks: list[dict[str, Any]]) -> AsyncIterator[dict[str, Any] | None]:
+    for chunk in chunks:
+        yield chunk
+
+
+def _error_chunk(run_id: str, error: Exception) -> dict[str, Any]:
+    error_type = getattr(error, "error_type", "internal_error")
+    message = str(error) if hasattr(error, "error_type") else "The server failed during this turn."
+    return {
+        "message_type": "error_message",
+        "run_id": run_id,
+        "error_type": error_type,
+        "message": message,
+        "detail": message,
+    }

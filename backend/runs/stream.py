@@ -1,0 +1,58 @@
+"""A run's chunk log: every chunk gets the next ``seq_id`` and reaches every attached reader.
+
+Readers start from any ``seq_id`` (re-attach replays what they missed), then follow the live
+tail until the run closes the log. Publishing never waits on a slow reader.
+"""
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+
+class ChunkLog:
+    def __init__(self, run_id: str) -> None:
+        self.run_id = run_id
+        self.chunks: list[dict[str, Any]] = []
+        self.closed = False
+        self._changed = asyncio.Condition()
+
+    async def publish(self, chunk: dict[str, Any], *, frame: str | None = None) -> dict[str, Any]:
+        """Append a chunk (``frame="error"`` marks an SSE ``event: error`` frame)."""
+        chunk = {**chunk, "seq_id": len(self.chunks) + 1}
+        if frame:
+            chunk["__frame__"] = frame
+        async with self._changed:
+            self.chunks.append(chunk)
+            self._changed.notify_all()
+        return chunk
+
+    async def close(self) -> None:
+        async with self._changed:
+            self.closed = True
+            self._changed.notify_all()
+
+    async def follow(
+        self, starting_after: int = 0, *, wait: float | None = None
+    ) -> AsyncIterator[dict[str, Any] | None]:
+        """Yield chunks with ``seq_id > starting_after`` until closed.
+
+        With ``wait`` set, yields ``None`` whenever that many seconds pass with nothing new, so
+        the caller can send a keep-alive.
+        """
+        position = starting_after
+        while True:
+            async with self._changed:
+                if position >= len(self.chunks) and not self.closed:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._changed.wait(), wait)
+                batch = self.chunks[position:]
+                done = self.closed
+            if not batch and not done:
+                yield None
+                continue
+            for chunk in batch:
+                yield chunk
+            position += len(batch)
+            if done and position >= len(self.chunks):
+                return

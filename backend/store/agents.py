@@ -1,0 +1,169 @@
+"""Agents and their memory blocks."""
+
+import json
+import sqlite3
+from typing import Any
+
+from backend.errors import InvalidArgument, NotFound
+from backend.store.db import Database, dumps, now_iso
+from backend.store.paging import Order, page_query
+from shared_schema import new_id
+
+
+def _block(row: sqlite3.Row) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "label": row["label"],
+        "value": row["value"],
+        "limit": row["char_limit"],
+        "description": row["description"],
+    }
+
+
+class AgentStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def create(
+        self,
+        *,
+        name: str | None,
+        model: str,
+        embedding: str | None,
+        system: str,
+        agent_type: str,
+        tags: list[str],
+        blocks: list[dict[str, Any]],
+    ) -> dict[str, Any]:
+        agent_id = new_id("agent")
+        name = name or agent_id[: len("agent-") + 8]
+        now = now_iso()
+        labels = [b["label"] for b in blocks]
+        if len(set(labels)) != len(labels):
+            raise InvalidArgument("Memory block labels must be unique within an agent.")
+        async with self.db.transaction() as tx:
+            await tx.execute(
+                "INSERT INTO agents (id, name, model, embedding, system, agent_type, tags,"
+                " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (agent_id, name, model, embedding, system, agent_type, dumps(tags), now, now),
+            )
+            await tx.executemany(
+                "INSERT INTO blocks (id, agent_id, label, value, char_limit, description)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        new_id("block"),
+                        agent_id,
+                        b["label"],
+                        b["value"],
+                        b["limit"],
+                        b.get("description"),
+                    )
+                    for b in blocks
+                ],
+            )
+        return await self.get(agent_id)
+
+    async def get(self, agent_id: str) -> dict[str, Any]:
+        row = await self.db.fetchone("SELECT * FROM agents WHERE id = ?", (agent_id,))
+        if row is None:
+            raise NotFound.of("Agent", agent_id)
+        return (await self._with_blocks([row]))[0]
+
+    async def _with_blocks(self, rows: list[sqlite3.Row]) -> list[dict[str, Any]]:
+        if not rows:
+            return []
+        ids = [r["id"] for r in rows]
+        marks = ",".join("?" * len(ids))
+        block_rows = await self.db.fetchall(
+            f"SELECT * FROM blocks WHERE agent_id IN ({marks}) ORDER BY pos", tuple(ids)
+        )
+        by_agent: dict[str, list[dict[str, Any]]] = {i: [] for i in ids}
+        for b in block_rows:
+            by_agent[b["agent_id"]].append(_block(b))
+        return [
+            {
+                "id": r["id"],
+                "name": r["name"],
+                "model": r["model"],
+                "embedding": r["embedding"],
+                "system": r["system"],
+                "agent_type": r["agent_type"],
+                "tags": json.loads(r["tags"]),
+                "blocks": by_agent[r["id"]],
+                "created_at": r["created_at"],
+                "updated_at": r["updated_at"],
+            }
+            for r in rows
+        ]
+
+    async def _pos(self, agent_id: str) -> int:
+        row = await self.db.fetchone("SELECT pos FROM agents WHERE id = ?", (agent_id,))
+        if row is None:
+            raise InvalidArgument(f"The cursor {agent_id} is not an agent.")
+        return row["pos"]
+
+    async def page(
+        self,
+        *,
+        limit: int,
+        order: Order,
+        after: str | None = None,
+        before: str | None = None,
+        name: str | None = None,
+    ) -> list[dict[str, Any]]:
+        q = page_query(
+            "pos",
+            order,
+            await self._pos(after) if after else None,
+            await self._pos(before) if before else None,
+        )
+        where, params = list(q.where), list(q.params)
+        if name is not None:
+            where.append("name = ?")
+            params.append(name)
+        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        rows = await self.db.fetchall(
+            f"SELECT * FROM agents {clause} ORDER BY {q.order_by} LIMIT ?", (*params, limit)
+        )
+        if q.reverse:
+            rows.reverse()
+        return await self._with_blocks(rows)
+
+    async def update(self, agent_id: str, changes: dict[str, Any]) -> dict[str, Any]:
+        columns = {k: (dumps(v) if k == "tags" else v) for k, v in changes.items()}
+        async with self.db.transaction() as tx:
+            sets = ", ".join(f"{k} = ?" for k in columns)
+            cur = await tx.execute(
+                f"UPDATE agents SET {sets}{', ' if sets else ''}updated_at = ? WHERE id = ?",
+                (*columns.values(), now_iso(), agent_id),
+            )
+            if cur.rowcount == 0:
+                raise NotFound.of("Agent", agent_id)
+        return await self.get(agent_id)
+
+    async def update_block(
+        self, agent_id: str, label: str, changes: dict[str, Any]
+    ) -> dict[str, Any]:
+        await self.get(agent_id)
+        columns = {("char_limit" if k == "limit" else k): v for k, v in changes.items()}
+        async with self.db.transaction() as tx:
+            sets = ", ".join(f"{k} = ?" for k in columns)
+            cur = await tx.execute(
+                f"UPDATE blocks SET {sets} WHERE agent_id = ? AND label = ?",
+                (*columns.values(), agent_id, label),
+            )
+            if cur.rowcount == 0:
+                raise NotFound(f"Agent {agent_id} has no memory block labelled {label!r}.")
+            await tx.execute("UPDATE agents SET updated_at = ? WHERE id = ?", (now_iso(), agent_id))
+        row = await self.db.fetchone(
+            "SELECT * FROM blocks WHERE agent_id = ? AND label = ?", (agent_id, label)
+        )
+        assert row is not None
+        return _block(row)
+
+    async def delete(self, agent_id: str) -> None:
+        async with self.db.transaction() as tx:
+            cur = await tx.execute("DELETE FROM agents WHERE id = ?", (agent_id,))
+            if cur.rowcount == 0:
+                raise NotFound.of("Agent", agent_id)

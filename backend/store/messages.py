@@ -1,0 +1,156 @@
+"""Message history: stored in order, listed by cursor, flagged in or out of the model's context."""
+
+import json
+import sqlite3
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiosqlite
+
+from backend.errors import InvalidArgument, NotFound
+from backend.store.db import Database, dumps, now_iso
+from backend.store.paging import Order, page_query
+from backend.store.schema import ORD_STRIDE
+from shared_schema import new_id
+from shared_schema.messages import ROLE_BY_TYPE
+
+
+@dataclass
+class NewMessage:
+    """A message about to be stored. ``content`` holds the type's text (reasoning, tool return…)."""
+
+    message_type: str
+    content: str = ""
+    extra: dict[str, Any] | None = None
+    run_id: str | None = None
+    otid: str | None = None
+    is_err: bool | None = None
+    in_context: bool = True
+    id: str = field(default_factory=lambda: new_id("message"))
+
+
+def to_wire(row: sqlite3.Row | dict[str, Any]) -> dict[str, Any]:
+    """The API shape of a stored message (API.md section 2)."""
+    kind = row["message_type"]
+    extra = json.loads(row["extra"]) if row["extra"] else {}
+    message: dict[str, Any] = {
+        "id": row["id"],
+        "date": row["created_at"],
+        "message_type": kind,
+        "role": row["role"],
+        "run_id": row["run_id"],
+        "otid": row["otid"],
+        "seq_id": None,
+        "in_context": bool(row["in_context"]),
+        "is_err": None if row["is_err"] is None else bool(row["is_err"]),
+    }
+    text = row["content"]
+    if kind == "reasoning_message":
+        message["reasoning"] = text
+    elif kind == "tool_call_message":
+        message["tool_call"] = extra
+    elif kind == "tool_return_message":
+        message["tool_return"] = text
+        message["status"] = extra.get("status", "success")
+        message["tool_call_id"] = extra.get("tool_call_id")
+    elif kind == "summary_message":
+        message["summary"] = text
+        message["content"] = text
+        message.update(extra)
+    else:
+        message["content"] = text
+    return message
+
+
+class MessageStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    @staticmethod
+    async def append(
+        tx: aiosqlite.Connection, conversation_id: str, messages: list[NewMessage]
+    ) -> list[str]:
+        """Store messages at the end of the history, in context; returns their ids."""
+        async with tx.execute(
+            "SELECT MAX(ord) FROM messages WHERE conversation_id = ?", (conversation_id,)
+        ) as cur:
+            row = await cur.fetchone()
+        last = row[0] if row and row[0] is not None else 0
+        base = (last // ORD_STRIDE + 1) * ORD_STRIDE
+        now = now_iso()
+        await tx.executemany(
+            "INSERT INTO messages (id, conversation_id, ord, message_type, role, content, extra,"
+            " run_id, otid, in_context, is_err, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            [
+                (
+                    m.id,
+                    conversation_id,
+                    base + i * ORD_STRIDE,
+                    m.message_type,
+                    ROLE_BY_TYPE[m.message_type],
+                    m.content,
+                    dumps(m.extra) if m.extra else None,
+                    m.run_id,
+                    m.otid,
+                    int(m.in_context),
+                    None if m.is_err is None else int(m.is_err),
+                    now,
+                )
+                for i, m in enumerate(messages)
+            ],
+        )
+        await tx.execute(
+            "UPDATE conversations SET last_message_at = ?, updated_at = ? WHERE id = ?",
+            (now, now, conversation_id),
+        )
+        return [m.id for m in messages]
+
+    async def _ord(self, conversation_id: str, message_id: str) -> int:
+        row = await self.db.fetchone(
+            "SELECT ord FROM messages WHERE id = ? AND conversation_id = ?",
+            (message_id, conversation_id),
+        )
+        if row is None:
+            raise InvalidArgument(
+                f"The cursor {message_id} is not a message of conversation {conversation_id}."
+            )
+        return row["ord"]
+
+    async def page(
+        self,
+        conversation_id: str,
+        *,
+        limit: int,
+        order: Order,
+        after: str | None = None,
+        before: str | None = None,
+        include_compacted: bool = False,
+    ) -> list[dict[str, Any]]:
+        if (
+            await self.db.fetchone("SELECT 1 FROM conversations WHERE id = ?", (conversation_id,))
+            is None
+        ):
+            raise NotFound.of("Conversation", conversation_id)
+        q = page_query(
+            "ord",
+            order,
+            await self._ord(conversation_id, after) if after else None,
+            await self._ord(conversation_id, before) if before else None,
+        )
+        where = ["conversation_id = ?", *q.where]
+        if not include_compacted:
+            where.append("in_context = 1")
+        rows = await self.db.fetchall(
+            f"SELECT * FROM messages WHERE {' AND '.join(where)} ORDER BY {q.order_by} LIMIT ?",
+            (conversation_id, *q.params, limit),
+        )
+        if q.reverse:
+            rows.reverse()
+        return [to_wire(r) for r in rows]
+
+    async def in_context(self, conversation_id: str) -> list[sqlite3.Row]:
+        """The messages the model sees on the next turn, oldest first."""
+        return await self.db.fetchall(
+            "SELECT * FROM messages WHERE conversation_id = ? AND in_context = 1 ORDER BY ord",
+            (conversation_id,),
+        )

@@ -1,0 +1,81 @@
+"""Runs (one agent turn each) and their persisted chunk logs."""
+
+import json
+import sqlite3
+from typing import Any
+
+import aiosqlite
+
+from backend.errors import NotFound
+from backend.store.db import Database, dumps, now_iso
+
+
+def run_to_wire(row: sqlite3.Row) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "conversation_id": row["conversation_id"],
+        "agent_id": row["agent_id"],
+        "status": row["status"],
+        "stop_reason": row["stop_reason"],
+        "created_at": row["created_at"],
+        "completed_at": row["completed_at"],
+        "error": row["error"],
+    }
+
+
+class RunStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    @staticmethod
+    async def create(
+        tx: aiosqlite.Connection, run_id: str, conversation_id: str, agent_id: str
+    ) -> None:
+        await tx.execute(
+            "INSERT INTO runs (id, conversation_id, agent_id, status, created_at)"
+            " VALUES (?, ?, ?, 'running', ?)",
+            (run_id, conversation_id, agent_id, now_iso()),
+        )
+
+    @staticmethod
+    async def finish(
+        tx: aiosqlite.Connection,
+        run_id: str,
+        *,
+        status: str,
+        stop_reason: str,
+        error: str | None,
+        usage: dict[str, int],
+        chunks: list[dict[str, Any]],
+    ) -> None:
+        await tx.execute(
+            "UPDATE runs SET status = ?, stop_reason = ?, error = ?, usage = ?, completed_at = ?"
+            " WHERE id = ?",
+            (status, stop_reason, error, dumps(usage), now_iso(), run_id),
+        )
+        await tx.executemany(
+            "INSERT OR REPLACE INTO run_chunks (run_id, seq_id, data) VALUES (?, ?, ?)",
+            [(run_id, c["seq_id"], dumps(c)) for c in chunks],
+        )
+
+    async def get(self, run_id: str) -> sqlite3.Row:
+        row = await self.db.fetchone("SELECT * FROM runs WHERE id = ?", (run_id,))
+        if row is None:
+            raise NotFound.of("Run", run_id)
+        return row
+
+    async def chunks_after(self, run_id: str, seq_id: int) -> list[dict[str, Any]]:
+        rows = await self.db.fetchall(
+            "SELECT data FROM run_chunks WHERE run_id = ? AND seq_id > ? ORDER BY seq_id",
+            (run_id, seq_id),
+        )
+        return [json.loads(r["data"]) for r in rows]
+
+    async def prune_chunks(self, older_than_iso: str) -> None:
+        """Forget the chunk logs of runs that ended before ``older_than_iso``."""
+        async with self.db.transaction() as tx:
+            await tx.execute(
+                "DELETE FROM run_chunks WHERE run_id IN (SELECT id FROM runs WHERE"
+                " completed_at IS NOT NULL AND completed_at < ?)",
+                (older_than_iso,),
+            )

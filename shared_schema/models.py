@@ -1,0 +1,156 @@
+"""Agents, blocks, conversations, runs and the bodies that create or change them."""
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Request(BaseModel):
+    """Request bodies ignore keys they do not know: the Letta SDK sends many we do not use."""
+
+    model_config = ConfigDict(extra="ignore")
+
+
+class _Wire(BaseModel):
+    """Response objects keep unknown keys so a client can read newer or foreign servers."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class Block(_Wire):
+    id: str
+    label: str
+    value: str
+    limit: int = 5000
+    description: str | None = None
+
+
+class Memory(_Wire):
+    blocks: list[Block] = Field(default_factory=list)
+
+
+class LLMConfig(_Wire):
+    handle: str | None = None
+    model: str
+    model_endpoint_type: str = "openai"
+    model_endpoint: str | None = None
+    context_window: int = 8192
+
+
+class Agent(_Wire):
+    id: str
+    name: str
+    model: str | None = None
+    embedding: str | None = None
+    system: str = ""
+    agent_type: str = "letta_v1_agent"
+    blocks: list[Block] = Field(default_factory=list)
+    memory: Memory = Field(default_factory=Memory)
+    llm_config: LLMConfig | None = None
+    tools: list[Any] = Field(default_factory=list)
+    sources: list[Any] = Field(default_factory=list)
+    tags: list[str] = Field(default_factory=list)
+    created_at: str | None = None
+    updated_at: str | None = None
+
+
+class BlockCreate(_Request):
+    label: str = Field(min_length=1, max_length=100)
+    value: str = ""
+    limit: int = Field(default=5000, ge=1)
+    description: str | None = None
+
+
+class AgentCreate(_Request):
+    name: str | None = Field(default=None, max_length=200)
+    model: str | None = None
+    embedding: str | None = None
+    system: str | None = None
+    memory_blocks: list[BlockCreate] = Field(default_factory=list)
+    tags: list[str] = Field(default_factory=list)
+
+
+class AgentUpdate(_Request):
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    model: str | None = None
+    system: str | None = None
+    tags: list[str] | None = None
+
+
+class BlockUpdate(_Request):
+    value: str
+    limit: int | None = Field(default=None, ge=1)
+    description: str | None = None
+
+
+class ModelInfo(_Wire):
+    handle: str
+    model: str
+    provider: str
+    context_window: int
+
+
+class Conversation(_Wire):
+    id: str
+    agent_id: str
+    summary: str | None = None
+    created_at: str | None = None
+    updated_at: str | None = None
+    last_message_at: str | None = None
+    in_context_message_ids: list[str] = Field(default_factory=list)
+
+
+class ConversationCreate(_Request):
+    summary: str | None = Field(default=None, max_length=2000)
+
+
+class ConversationUpdate(_Request):
+    summary: str = Field(max_length=2000)
+
+
+class StreamRequest(_Request):
+    run_id: str | None = None
+    starting_after: int = Field(default=0, ge=0)
+    include_pings: bool = True
+
+
+class CompactionSettings(_Request):
+    mode: Literal["sliding_window", "all"] = "sliding_window"
+    sliding_window_percentage: float = Field(default=0.3, gt=0, lt=1)
+    prompt: str | None = None
+    model: str | None = None
+    clip_chars: int | None = Field(default=None, ge=100)
+
+
+class CompactRequest(_Request):
+    compaction_settings: CompactionSettings = Field(default_factory=CompactionSettings)
+
+
+class CompactResponse(_Wire):
+    summary: str
+    num_messages_before: int
+    num_messages_after: int
+
+
+RunStatus = Literal["created", "running", "completed", "failed", "cancelled"]
+
+
+class Run(_Wire):
+    id: str
+    conversation_id: str | None = None
+    agent_id: str | None = None
+    status: RunStatus
+    stop_reason: str | None = None
+    created_at: str | None = None
+    completed_at: str | None = None
+    error: str | None = None
+
+
+class ErrorBody(_Wire):
+    detail: str
+    code: str
+
+
+class Health(_Wire):
+    status: str
+    version: str

@@ -1,0 +1,69 @@
+"""Run the real server (uvicorn) in a background thread on a free loopback port.
+
+Tests talk to it over real HTTP with sync clients (httpx, the Letta SDK), so the server has its
+own event loop and thread and never waits on the test's.
+"""
+
+import asyncio
+import socket
+import threading
+from pathlib import Path
+from typing import Any
+
+import httpx
+import uvicorn
+
+from backend.app import create_app
+from backend.settings import Settings
+
+
+class ServerThread:
+    """A started server; ``url`` is its base URL. Use :meth:`stop` (fixtures do it for you)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._sock.bind(("127.0.0.1", 0))
+        self.port = self._sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(
+            create_app(settings), log_level="warning", lifespan="on", timeout_graceful_shutdown=2
+        )
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._run, name="chinwag-test-server", daemon=True)
+        self._failure: BaseException | None = None
+
+    def _run(self) -> None:
+        try:
+            asyncio.run(self._server.serve(sockets=[self._sock]))
+        except BaseException as exc:  # surfaced to the test by start()
+            self._failure = exc
+
+    def start(self, timeout: float = 10.0) -> "ServerThread":
+        self._thread.start()
+        ready = threading.Event()
+
+        def poll() -> None:
+            while self._thread.is_alive() and not self._server.started:
+                ready.wait(0.01)
+            ready.set()
+
+        threading.Thread(target=poll, daemon=True).start()
+        if not ready.wait(timeout) or not self._server.started:
+            raise RuntimeError(f"test server did not start: {self._failure!r}")
+        return self
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=10)
+        self._sock.close()
+
+    def client(self, **kwargs: Any) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=30, **kwargs)
+
+
+def make_settings(db_path: Path, **overrides: Any) -> Settings:
+    """Settings isolated from the machine: no provider keys from the environment."""
+    overrides.setdefault("env", {})
+    return Settings(db_path=db_path, **overrides)

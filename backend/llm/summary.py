@@ -22,6 +22,9 @@ _SENTENCE_END = re.compile(r"(?<=[.!?…])[\"”’')\]]*\s+|\n+")
 _QUOTED = re.compile(r"“[^”]*”|\"[^\"]*\"")
 _WORD = re.compile(r"[A-Za-z0-9]+(?:['’][A-Za-z]+)?")
 MAX_SENTENCE_CHARS = 240
+# A sentence adding less than this share of the best sentence's new content is not worth
+# keeping, however much room is left: summaries should stop where the information does.
+MIN_RELATIVE_GAIN = 0.4
 DEFAULT_SUMMARY_CHARS = 800
 
 # Function words and conversational filler: they say nothing about what was discussed.
@@ -39,6 +42,7 @@ _STOPWORDS_TEXT = """
     where where's which while who who's whom why why's will with won't would wouldn't yes yeah
     yet you you'd you'll you're you've your yours yourself yourselves hi hello hey please great
     good nice cool sounds sound right know think mention mentioned earlier tell told
+    thing things
 """
 STOPWORDS = frozenset(_STOPWORDS_TEXT.split())
 
@@ -100,7 +104,11 @@ def _sentences(transcript: str) -> list[_Sentence]:
                 for t in tokens
                 if t.lower() not in STOPWORDS and (len(t) > 2 or t.isdigit())
             )
-            specifics = sum(1 for t in tokens[1:] if t[0].isupper() or t[0].isdigit())
+            specifics = sum(
+                1
+                for t in tokens[1:]
+                if t.lower() not in STOPWORDS and (t[0].isupper() or t[0].isdigit())
+            )
             sentences.append(
                 _Sentence(
                     len(sentences),
@@ -127,8 +135,9 @@ def _select(sentences: list[_Sentence], max_chars: int) -> list[_Sentence]:
     chosen: list[_Sentence] = []
     used = 0
     candidates = [s for s in sentences if len(s.words) >= 2 or (s.words and s.specifics)]
+    floor = 0.0
     while candidates:
-        best, best_gain = None, 0.0
+        best, best_gain = None, floor
         for s in candidates:
             new = s.words - covered
             gain = (sum(weight[w] for w in new) + 0.5 * s.specifics * bool(new)) / math.sqrt(
@@ -138,6 +147,7 @@ def _select(sentences: list[_Sentence], max_chars: int) -> list[_Sentence]:
                 best, best_gain = s, gain
         if best is None:
             break
+        floor = floor or best_gain * MIN_RELATIVE_GAIN
         chosen.append(best)
         covered |= best.words
         used += _cost(best)

@@ -43,7 +43,7 @@ def fake(server: FakeOpenAI) -> FakeOpenAI:
 
 @pytest.fixture
 async def provider(fake: FakeOpenAI) -> AsyncIterator[OpenAICompatProvider]:
-    provider = OpenAICompatProvider("fake", api_key="sk-test", base_url=fake.base_url, timeout=2)
+    provider = OpenAICompatProvider("fake", api_key="sk-test", base_url=fake.base_url, timeout=10)
     yield provider
     await provider.aclose()
 
@@ -137,7 +137,9 @@ async def test_tool_call_fragments_are_assembled(fake, provider):
     ],
 )
 async def test_faults_become_typed_errors(fake, fault, error, words):
-    provider = OpenAICompatProvider("fake", api_key="k", base_url=fake.base_url, timeout=0.5)
+    # Only the hang waits for the timeout; the others get a generous one so load cannot matter.
+    timeout = 0.5 if fault is Fault.HANG else 10
+    provider = OpenAICompatProvider("fake", api_key="k", base_url=fake.base_url, timeout=timeout)
     fake.fail_next(fault)
     try:
         with pytest.raises(error) as caught:
@@ -168,7 +170,7 @@ async def test_a_dropped_stream_keeps_the_text_that_arrived_first(fake, provider
 
 
 async def test_a_stream_that_stalls_midway_times_out(fake):
-    provider = OpenAICompatProvider("fake", api_key="k", base_url=fake.base_url, timeout=0.5)
+    provider = OpenAICompatProvider("fake", api_key="k", base_url=fake.base_url, timeout=1)
     fake.hold(after_deltas=1)
     received: list[Event] = []
     try:

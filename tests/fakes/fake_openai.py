@@ -166,7 +166,12 @@ class FakeOpenAI:
         if self._server is not None and self._thread is not None:
             self._server.should_exit = True
             self._thread.join(timeout=STARTUP_TIMEOUT)
-        self._server = self._thread = None
+            if self._thread.is_alive():
+                raise RuntimeError("The fake OpenAI server did not stop.")
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
 
     def __enter__(self) -> Self:
         return self.start()

@@ -11,7 +11,11 @@ Providers come from three places: ``builtin`` always; ``openai`` always known an
     context_windows = { "llama3.2" = 131072 }
     default_context_window = 8192
     timeout = 120                          # seconds without a byte from the server
+    max_retries = 0                        # SDK retries per call; a turn should not retry
     endpoint_type = "ollama"               # reported in llm_config; "openai" by default
+
+    [providers.openai]                     # optional: the same keys adjust the openai provider
+    models = ["gpt-4o-mini", "gpt-4.1"]
 
     [providers.builtin]
     context_window = 2048                  # small, to exercise overflow
@@ -34,6 +38,7 @@ from backend.llm.base import (
     UnknownProviderError,
 )
 from backend.llm.builtin import DEFAULT_CONTEXT_WINDOW as BUILTIN_CONTEXT_WINDOW
+from backend.llm.builtin import DESCRIPTION as BUILTIN_DESCRIPTION
 from backend.llm.builtin import MODEL as BUILTIN_MODEL
 from backend.llm.builtin import BuiltinProvider
 from backend.llm.openai_compat import DEFAULT_TIMEOUT, OpenAICompatProvider
@@ -133,6 +138,7 @@ class _Entry:
     endpoint_type: str = "openai"
     endpoint: str | None = None
     closed_model_list: bool = False  # only the listed models exist (builtin)
+    description: str | None = None
 
     @property
     def configured(self) -> bool:
@@ -212,13 +218,17 @@ class ProviderRegistry:
         return resolved
 
     def list_models(self) -> list[dict[str, Any]]:
-        """The models of every configured provider, builtin first, as ``GET /v1/models/`` shows."""
+        """The models of every configured provider, builtin first, as ``GET /v1/models/`` shows.
+
+        Entries may carry a ``description`` (the builtin model says what it is).
+        """
         return [
             {
                 "handle": f"{name}/{model}",
                 "model": model,
                 "provider": name,
                 "context_window": entry.context_window(model),
+                **({"description": entry.description} if entry.description else {}),
             }
             for name, entry in self._entries.items()
             if entry.configured
@@ -287,6 +297,7 @@ def _builtin_entry(table: Mapping[str, Any]) -> _Entry:
         default_context_window=window,
         endpoint=None,
         closed_model_list=True,
+        description=BUILTIN_DESCRIPTION,
     )
 
 

@@ -3,10 +3,10 @@
 Compaction hands a model a plain-text transcript, one ``Speaker: text`` turn per paragraph
 (``format_transcript``). A real model summarizes it freely; the builtin offline model instead
 *extracts*: it keeps the sentences that carry the most not-yet-covered content words, attributed
-to their speakers and in their original order, within a character budget. Text in quotation
-marks counts for nothing, because a quote repeats something said elsewhere (the builtin model's
-own replies are mostly quotes), and a later summary of a summary keeps the attributions because
-the summary's own lines are ``Speaker: text`` again.
+to their speakers and in their original order, within a character budget. Quoted text in an
+assistant's turn counts for nothing, because a reply that quotes repeats what was said before
+(the builtin model's own replies are mostly quotes). A later summary of a summary keeps the
+attributions because the summary's own lines are ``Speaker: text`` again.
 """
 
 import math
@@ -18,9 +18,9 @@ from backend.llm.tokens import message_text
 
 SPEAKERS = ("user", "assistant", "system", "tool", "summary", "human", "ai")
 _SPEAKER_LINE = re.compile(r"^\s*(" + "|".join(SPEAKERS) + r")\s*:\s?(.*)$", re.IGNORECASE)
-_SENTENCE_END = re.compile(r"(?<=[.!?…])[\"”’')\]]*\s+|\n+")
+_SENTENCE_END = re.compile(r"(?<=[.!?…])\s+|(?<=[.!?…][\"”’')\]])\s+|\n+")
 _QUOTED = re.compile(r"“[^”]*”|\"[^\"]*\"")
-_WORD = re.compile(r"[A-Za-z0-9]+(?:['’][A-Za-z]+)?")
+_WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)?")
 MAX_SENTENCE_CHARS = 240
 # A sentence adding less than this share of the best sentence's new content is not worth
 # keeping, however much room is left: summaries should stop where the information does.
@@ -97,8 +97,8 @@ def _sentences(transcript: str) -> list[_Sentence]:
             sentence = " ".join(raw.split())
             if not sentence:
                 continue
-            unquoted = _QUOTED.sub(" ", sentence)
-            tokens = _WORD.findall(unquoted)
+            counted = _QUOTED.sub(" ", sentence) if speaker == "Assistant" else sentence
+            tokens = _WORD.findall(counted)
             words = frozenset(
                 t.lower()
                 for t in tokens

@@ -257,3 +257,12 @@ def test_format_transcript_labels_each_turn():
         ]
     )
     assert transcript == 'User: Hello\n\nAssistant: Hi\n\nAssistant: [called lookup({"q": 1})]'
+
+
+def test_sentences_keep_closing_quotes_and_non_english_words():
+    summary = extractive_summary(
+        "User: Maria wrote “the Zürich office closes in May.” The lease of Straße 5 ends then."
+    )
+    assert summary == (
+        "User: Maria wrote “the Zürich office closes in May.” The lease of Straße 5 ends then."
+    )

@@ -46,9 +46,15 @@ def test_without_configuration_only_builtin_is_usable():
     assert registry.providers() == ["builtin", "openai"]
     assert registry.configured_providers() == ["builtin"]
     assert registry.default_handle() == "builtin/echo"
-    assert registry.list_models() == [
-        {"handle": "builtin/echo", "model": "echo", "provider": "builtin", "context_window": 8192}
-    ]
+    [builtin] = registry.list_models()
+    assert builtin == {
+        "handle": "builtin/echo",
+        "model": "echo",
+        "provider": "builtin",
+        "context_window": 8192,
+        "description": builtin["description"],
+    }
+    assert "offline stand-in for trying chinwag and for tests" in builtin["description"]
 
 
 def test_builtin_resolves_to_the_offline_provider():

@@ -11,6 +11,7 @@ import uvicorn
 
 from backend import __version__
 from backend.app import create_app
+from backend.llm import ProviderConfigError
 from backend.settings import Settings, default_db_path, load_config
 
 
@@ -59,8 +60,12 @@ def main(argv: list[str] | None = None) -> None:
         f"(database {settings.db_path})",
         flush=True,
     )
+    try:
+        app = create_app(settings)
+    except ProviderConfigError as exc:
+        sys.exit(f"chinwag: the config file has a problem: {exc}")
     uvicorn.run(
-        create_app(settings),
+        app,
         host=args.host,
         port=args.port,
         log_level=args.log_level,

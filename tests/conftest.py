@@ -7,6 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.fakes.fake_openai import FakeOpenAI
 from tests.servers import ServerThread, make_settings
 
 ServerFactory = Callable[..., ServerThread]
@@ -37,3 +38,35 @@ def server(server_factory: ServerFactory) -> ServerThread:
 def http(server: ServerThread) -> Iterator[httpx.Client]:
     with server.client() as client:
         yield client
+
+
+@pytest.fixture(scope="session")
+def _fake_openai() -> Iterator[FakeOpenAI]:
+    with FakeOpenAI() as fake:
+        yield fake
+
+
+@pytest.fixture
+def fake_llm(_fake_openai: FakeOpenAI) -> Iterator[FakeOpenAI]:
+    """The fake OpenAI-compatible model, reset for each test (one server for the session)."""
+    _fake_openai.reset()
+    yield _fake_openai
+    _fake_openai.reset()
+
+
+def fake_provider_config(fake: FakeOpenAI, **overrides: Any) -> dict[str, Any]:
+    """A config whose first provider, ``fake``, is the fake model (so it is the default)."""
+    table = {
+        "base_url": fake.base_url,
+        "api_key": "test-key",
+        "models": list(fake.models),
+        "timeout": 5,
+        **overrides,
+    }
+    return {"providers": {"fake": table}}
+
+
+@pytest.fixture
+def llm_server(server_factory: ServerFactory, fake_llm: FakeOpenAI) -> ServerThread:
+    """A server whose agents default to ``fake/fake-model``."""
+    return server_factory(config=fake_provider_config(fake_llm))

@@ -1,0 +1,153 @@
+"""``kill -9`` of a server mid-run: the input survives, the run fails, the lock goes."""
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from backend.runs.lock import LockLeases
+from backend.store import Store
+from tests.fakes.fake_openai import FakeOpenAI
+from tests.sse import frames, send, text_of
+from tests.waiting import wait_for
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class ServerProcess:
+    """``python -m backend serve`` as a child process, as a user would run it."""
+
+    def __init__(self, db: Path, config: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = {**os.environ, "CHINWAG_CONFIG": str(config)}
+        env.pop("OPENAI_API_KEY", None)
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "backend",
+                "serve",
+                "--port",
+                str(self.port),
+                "--db",
+                str(db),
+                "--log-level",
+                "warning",
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_for(self._healthy, timeout=20)
+
+    def _healthy(self) -> bool:
+        assert self.process.poll() is None, "the server exited"
+        try:
+            return httpx.get(f"{self.url}/v1/health/", timeout=1).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    def kill(self) -> None:
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+
+
+@pytest.fixture
+def config_file(tmp_path: Path, fake_llm: FakeOpenAI) -> Path:
+    path = tmp_path / "config.toml"
+    path.write_text(
+        f'[providers.fake]\nbase_url = "{fake_llm.base_url}"\napi_key = "k"\n'
+        'models = ["fake-model"]\n'
+    )
+    return path
+
+
+def test_kill_9_mid_run_then_restart(
+    tmp_path: Path, config_file: Path, fake_llm: FakeOpenAI
+) -> None:
+    db = tmp_path / "crash.db"
+    first = ServerProcess(db, config_file)
+    try:
+        with httpx.Client(base_url=first.url, timeout=30) as http:
+            agent = http.post("/v1/agents/", json={"memory_blocks": []}).json()
+            conversation = http.post("/v1/conversations/", params={"agent_id": agent["id"]}).json()
+            fake_llm.hold()
+            stream = frames(
+                http,
+                "POST",
+                f"/v1/conversations/{conversation['id']}/messages",
+                json={"input": "remember this"},
+            )
+            run_id = next(stream).data["run_id"]
+            fake_llm.wait_for_held(1)
+            first.kill()
+    finally:
+        first.stop()
+    fake_llm.release()
+    second = ServerProcess(db, config_file)
+    try:
+        with httpx.Client(base_url=second.url, timeout=30) as http:
+            listed = http.get(f"/v1/conversations/{conversation['id']}/messages").json()
+            assert [m["content"] for m in listed if m["role"] == "user"] == ["remember this"]
+            run = http.get(f"/v1/runs/{run_id}").json()
+            assert run["status"] == "failed"
+            assert "stopped" in run["error"]
+            # The dead holder's lock was freed at startup: the next send goes through.
+            assert text_of(send(http, conversation["id"], "still there?")) == (
+                "Fake reply to: still there?"
+            )
+    finally:
+        second.stop()
+
+
+def test_lock_of_a_dead_holder_expires_for_other_processes(
+    tmp_path: Path, config_file: Path, fake_llm: FakeOpenAI
+) -> None:
+    """A server that did not restart sees the lease run out instead (short lease here)."""
+
+    async def scenario() -> tuple[str | None, str | None]:
+        store = Store(tmp_path / "lease.db")
+        await store.open()
+        try:
+            agent = await store.agents.create(
+                name="a",
+                model="builtin/echo",
+                embedding=None,
+                system="",
+                agent_type="t",
+                tags=[],
+                blocks=[],
+            )
+            conversation = await store.conversations.create(agent["id"], None)
+            leases = LockLeases(store.db, lease_seconds=0.2)
+            async with store.db.transaction() as tx:
+                await store.runs.create(tx, "run-x", conversation["id"], agent["id"])
+                await leases.acquire(tx, conversation["id"], "run-x")
+            held = await leases.active_run(conversation["id"])
+            deadline = time.monotonic() + 5
+            while await leases.active_run(conversation["id"]) and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            return held, await leases.active_run(conversation["id"])
+        finally:
+            await store.close()
+
+    held, after_expiry = asyncio.run(scenario())
+    assert held == "run-x"
+    assert after_expiry is None

@@ -106,7 +106,8 @@ class MainScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.app.start()  # type: ignore[attr-defined]
+        # Nested children finish mounting after the screen's own Mount event.
+        self.call_after_refresh(self.app.start)  # type: ignore[attr-defined]
 
 
 class ChinwagApp(App):
@@ -123,7 +124,7 @@ class ChinwagApp(App):
         self.agent: Agent | None = None
         self.conversation: Conversation | None = None
         self.models: list[Any] = []
-        self.streaming = False
+        self._streaming = False
         self.busy_run_id: str | None = None
         self.show_compacted = False
         self.usage: UsageStatistics | None = None
@@ -137,9 +138,11 @@ class ChinwagApp(App):
     def get_default_screen(self) -> Screen:
         return MainScreen(self.settings)
 
+    def on_mount(self) -> None:
+        self.theme_changed_signal.subscribe(self, self._save_theme)
+
     def start(self) -> None:
         """Called by the main screen once its widgets exist."""
-        self.theme_changed_signal.subscribe(self, self._save_theme)
         self.status.url = self.url
         if self.settings.config.error:
             self.notify(self.settings.config.error, severity="warning")
@@ -394,7 +397,7 @@ class ChinwagApp(App):
             await view.show(page.messages, page.more)
         self._set_busy(None)
         self.streaming = True
-        self.status.activity = "replying…" if text else "attached…"
+        self._set_activity("replying…" if text else "attached…")
         turn = view.begin_turn(text)
         stop: str | None = None
         error: str | None = None
@@ -422,7 +425,7 @@ class ChinwagApp(App):
             error = exc.message
         finally:
             self.streaming = False
-            self.status.activity = ""
+            self._set_activity("")
         await turn.finish(stop, error)
         self.refresh_context()
 
@@ -505,7 +508,7 @@ class ChinwagApp(App):
         conversation, client = self.conversation, self.client
         if conversation is None or client is None:
             return
-        self.status.activity = "compacting…"
+        self._set_activity("compacting…")
         try:
             result = await client.compact(conversation.id, mode)  # type: ignore[arg-type]
         except ConversationBusy as exc:
@@ -517,7 +520,7 @@ class ChinwagApp(App):
             self.notify(exc.message, title=title, severity="warning")
             return
         finally:
-            self.status.activity = ""
+            self._set_activity("")
         self.usage = None
         page = await client.newest_page(
             conversation.id, self.settings.page_size, include_compacted=self.show_compacted
@@ -762,6 +765,20 @@ class ChinwagApp(App):
         return True
 
     # -- small helpers --------------------------------------------------------------------
+
+    @property
+    def streaming(self) -> bool:
+        """A reply is being streamed into the transcript (esc cancels it)."""
+        return self._streaming
+
+    @streaming.setter
+    def streaming(self, value: bool) -> None:
+        self._streaming = value
+        self.refresh_bindings()
+
+    def _set_activity(self, text: str) -> None:
+        if self.screen_stack:  # workers are cancelled after the screens are gone at exit
+            self.status.activity = text
 
     def _save_theme(self, theme: Any) -> None:
         if theme.name != self.settings.config.theme:

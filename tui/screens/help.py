@@ -29,7 +29,7 @@ class HelpScreen(ModalScreen):
         table = Table(box=None, expand=True, show_header=True, header_style="bold")
         table.add_column("Key", no_wrap=True)
         table.add_column("Action")
-        table.add_column("Binding id (for [keymap])", style="dim", no_wrap=True)
+        table.add_column("Binding id (for \\[keymap])", style="dim", no_wrap=True)
         for key, description, binding_id in self.rows:
             table.add_row(key, description, binding_id)
         with VerticalScroll(classes="box help"):
@@ -39,11 +39,11 @@ class HelpScreen(ModalScreen):
 
 
 def describe(bindings: Iterable[tuple[str, BindingType]]) -> list[tuple[str, str, str]]:
-    """Rows of (key, description, id) for bindings that have a description."""
+    """Rows of (key, description, id) for the bindings that have an id (the remappable ones)."""
     rows: list[tuple[str, str, str]] = []
     seen: set[str] = set()
     for key, binding in bindings:
-        if not isinstance(binding, Binding) or not binding.description:
+        if not isinstance(binding, Binding) or not binding.description or not binding.id:
             continue
         label = f"{binding.description}{binding.id or ''}"
         if label in seen:

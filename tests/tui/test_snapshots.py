@@ -1,0 +1,142 @@
+"""Screenshots of every screen, dialog and state that matters; stable from run to run.
+
+The app talks to a :class:`CannedClient` (fixed data), with a frozen clock, no cursor blink and
+no latency figure (see ``pinned_settings``). Each scenario is a name, the client to use, the
+terminal size and what to do before the picture is taken.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from textual.pilot import Pilot
+
+from tests.tui.canned import CannedClient
+from tests.tui.conftest import pinned_settings
+from tests.tui.helpers import wait_for_workers, wait_until
+from tui.app import ChinwagApp
+from tui.config import load_config
+from tui.widgets.messages import LiveBlock, MessageBlock, SummaryBlock
+
+Step = Callable[[Pilot], Awaitable[None]]
+
+
+def canned_app(client: CannedClient, config: Path, **overrides: Any) -> ChinwagApp:
+    settings = pinned_settings(
+        client.base_url, load_config(config), client_factory=lambda url, token: client, **overrides
+    )
+    return ChinwagApp(settings)
+
+
+async def settle(pilot: Pilot) -> None:
+    await wait_for_workers(pilot)
+    await pilot.pause()
+
+
+async def opened(pilot: Pilot) -> None:
+    await wait_until(pilot, lambda: len(pilot.app.query(MessageBlock)) >= 10, what="transcript")
+    await settle(pilot)
+
+
+def dialog_after(*keys: str, focus: str | None = None) -> Step:
+    async def run(pilot: Pilot) -> None:
+        await opened(pilot)
+        if focus:
+            pilot.app.action_focus(focus)  # type: ignore[attr-defined]
+        await pilot.press(*keys)
+        await wait_until(pilot, lambda: len(pilot.app.screen_stack) > 1, what="a dialog")
+        await pilot.pause(0.1)
+        await pilot.wait_for_scheduled_animations()
+
+    return run
+
+
+async def expand_blocks(pilot: Pilot) -> None:
+    await opened(pilot)
+    for title in pilot.app.query("CollapsibleTitle").results():
+        if "Reasoning" in str(title.label) or "Tool" in str(title.label):
+            title.action_toggle_collapsible()
+    await pilot.pause()
+
+
+async def mid_stream(pilot: Pilot) -> None:
+    await opened(pilot)
+    await pilot.press(*"schedule?", "enter")
+    await wait_until(
+        pilot,
+        lambda: any("Shape at" in b.entry.text for b in pilot.app.query(LiveBlock)),
+        what="partial reply",
+    )
+    await pilot.pause(0.1)
+
+
+async def finished_reply(pilot: Pilot) -> None:
+    await opened(pilot)
+    pilot.app.settings.client_factory(None, None).stream_gate.set()  # type: ignore[attr-defined]
+    await pilot.press(*"schedule?", "enter")
+    await settle(pilot)
+
+
+async def busy(pilot: Pilot) -> None:
+    await opened(pilot)
+    await pilot.press(*"are you there?", "enter")
+    await settle(pilot)
+
+
+async def compaction_result(pilot: Pilot) -> None:
+    await dialog_after("ctrl+k")(pilot)
+    await pilot.click("#ok")
+    await wait_until(
+        pilot, lambda: any(b.counts for b in pilot.app.query(SummaryBlock)), what="counts"
+    )
+    await settle(pilot)
+
+
+async def compacted_history(pilot: Pilot) -> None:
+    await opened(pilot)
+    await pilot.press("ctrl+g")
+    await settle(pilot)
+
+
+@dataclass
+class Scenario:
+    run_before: Step
+    client: dict[str, Any] = field(default_factory=dict)
+    size: tuple[int, int] = (130, 36)
+
+
+SCENARIOS: dict[str, Scenario] = {
+    "empty_first_start": Scenario(settle, {"empty": True}),
+    "populated_panes": Scenario(opened),
+    "reasoning_and_tool_blocks": Scenario(expand_blocks, size=(130, 50)),
+    "reply_mid_stream": Scenario(mid_stream),
+    "finished_reply": Scenario(finished_reply),
+    "busy_conversation": Scenario(busy, {"busy": True}),
+    "compaction_confirmation": Scenario(dialog_after("ctrl+k")),
+    "compaction_result": Scenario(compaction_result),
+    "compacted_history_toggle": Scenario(compacted_history),
+    "connection_error": Scenario(settle, {"down": True}),
+    "help": Scenario(dialog_after("f1")),
+    "new_agent": Scenario(dialog_after("n", focus="agents")),
+    "agent_detail": Scenario(dialog_after("e", focus="agents"), size=(130, 44)),
+    "delete_agent": Scenario(dialog_after("d", focus="agents")),
+    "new_conversation": Scenario(dialog_after("ctrl+n")),
+    "rename_conversation": Scenario(dialog_after("r", focus="conversations")),
+    "delete_conversation": Scenario(dialog_after("d", focus="conversations")),
+    "command_palette": Scenario(dialog_after("ctrl+p")),
+}
+
+
+def build(name: str, config: Path) -> ChinwagApp:
+    return canned_app(CannedClient(**SCENARIOS[name].client), config)
+
+
+@pytest.mark.parametrize("name", list(SCENARIOS))
+def test_snapshot(snap_compare, isolated_config: Path, name: str) -> None:
+    scenario = SCENARIOS[name]
+    app = build(name, isolated_config)
+    assert snap_compare(app, terminal_size=scenario.size, run_before=scenario.run_before)

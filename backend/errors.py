@@ -86,3 +86,10 @@ class ContextWindowExceeded(ApiError):
 class NothingToCompact(ApiError):
     status = 400
     code = "NOTHING_TO_COMPACT"
+
+
+class ModelFailed(ApiError):
+    """The model failed a request made outside a streamed turn (a compaction's summary)."""
+
+    status = 502
+    code = "LLM_API_ERROR"

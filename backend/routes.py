@@ -15,6 +15,8 @@ from shared_schema import (
     AgentUpdate,
     Block,
     BlockUpdate,
+    CompactRequest,
+    CompactResponse,
     Conversation,
     ConversationCreate,
     ConversationUpdate,
@@ -164,6 +166,14 @@ ENDPOINTS: list[Endpoint] = [
         "/v1/conversations/{conversation_id}/cancel",
         streams.cancel_run,
         "Cancel the conversation's active run",
+    ),
+    Endpoint(
+        "POST",
+        "/v1/conversations/{conversation_id}/compact",
+        streams.compact_conversation,
+        "Summarize the oldest part of the context",
+        body=CompactRequest,
+        response=CompactResponse,
     ),
     Endpoint("GET", "/v1/runs/{run_id}", streams.get_run, "Retrieve a run", response=Run),
 ]

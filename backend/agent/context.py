@@ -3,6 +3,8 @@
 import sqlite3
 from typing import Any
 
+from backend.llm import ResolvedModel, estimate_tokens
+
 SUMMARY_PREFIX = "Summary of the earlier conversation, which it replaces:\n"
 
 
@@ -49,3 +51,12 @@ def to_chat(row: sqlite3.Row | dict[str, Any]) -> dict[str, str] | None:
 
 def chat_messages(rows: list[sqlite3.Row]) -> list[dict[str, str]]:
     return [m for m in (to_chat(r) for r in rows) if m is not None]
+
+
+def reply_reserve(model: ResolvedModel) -> int:
+    """Tokens kept free for the model's answer when deciding whether a context fits."""
+    return min(2048, model.context_window // 8)
+
+
+def fits(context: list[dict[str, str]], model: ResolvedModel) -> bool:
+    return estimate_tokens(context) <= model.context_window - reply_reserve(model)

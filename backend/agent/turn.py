@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from backend.agent.context import fits
 from backend.llm import (
     Finish,
     LLMContextLengthError,
@@ -19,7 +20,6 @@ from backend.llm import (
     TextDelta,
     ToolCall,
     Usage,
-    estimate_tokens,
 )
 from backend.runs.stream import ChunkLog
 from backend.store import NewMessage
@@ -28,6 +28,8 @@ from shared_schema import new_id
 from shared_schema.messages import ROLE_BY_TYPE
 
 log = logging.getLogger("chinwag.turn")
+
+MAX_OVERFLOW_RETRIES = 4
 
 # Called when the context does not fit the model: returns a smaller context, or None if it
 # could not make room. ``reported`` is True when the model itself rejected the context.
@@ -98,10 +100,10 @@ class Turn:
     async def execute(self) -> Outcome:
         """Run the turn to its end; model failures become a failed outcome, never an exception."""
         try:
-            if estimate_tokens(self.context) > self.model.context_window:
+            if not fits(self.context, self.model):
                 await self._shrink(reported=False)
             for _ in range(self.max_steps):
-                tool_calls = await self._call_model_once_with_room()
+                tool_calls = await self._call_model_with_room()
                 if not tool_calls:
                     return self._outcome("completed", "end_turn")
                 self._answer_tool_calls(tool_calls)
@@ -118,14 +120,18 @@ class Turn:
             return
         self.context = smaller
 
-    async def _call_model_once_with_room(self) -> list[ToolCall]:
-        try:
-            return await self._call_model()
-        except LLMContextLengthError:
-            if self.make_room is None or (self.step and (self.step.text or self.step.reasoning)):
-                raise
-            await self._shrink(reported=True)
-            return await self._call_model()
+    async def _call_model_with_room(self) -> list[ToolCall]:
+        """Call the model; each time it rejects the context, compact and call again."""
+        for _ in range(MAX_OVERFLOW_RETRIES):
+            try:
+                return await self._call_model()
+            except LLMContextLengthError:
+                if self.make_room is None or (
+                    self.step and (self.step.text or self.step.reasoning)
+                ):
+                    raise
+                await self._shrink(reported=True)
+        return await self._call_model()
 
     async def _call_model(self) -> list[ToolCall]:
         """One model call; returns the tool calls it made (none ends the turn)."""

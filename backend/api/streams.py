@@ -11,7 +11,7 @@ from backend.api.common import parse_body, respond
 from backend.runs.manager import SendOptions
 from backend.services import services
 from backend.store.runs import run_to_wire
-from shared_schema import SendRequest, StreamRequest
+from shared_schema import CompactRequest, SendRequest, StreamRequest
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 MESSAGE_TYPES_IN_RESPONSE = frozenset(
@@ -108,3 +108,12 @@ async def cancel_run(request: Request) -> JSONResponse:
 async def get_run(request: Request) -> JSONResponse:
     row = await services(request).store.runs.get(request.path_params["run_id"])
     return respond(run_to_wire(row))
+
+
+async def compact_conversation(request: Request) -> JSONResponse:
+    svc = services(request)
+    conversation_id = request.path_params["conversation_id"]
+    await svc.store.conversations.row(conversation_id)
+    body = await parse_body(request, CompactRequest, optional=True)
+    result = await svc.runs.compact(conversation_id, body.compaction_settings)
+    return respond(result.to_wire())

@@ -14,17 +14,22 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from backend.agent.context import chat_messages, compile_system
+from backend import compaction
+from backend.agent.context import chat_messages, compile_system, fits
 from backend.agent.turn import MakeRoom, Outcome, Turn
+from backend.compaction import Compaction
 from backend.errors import (
     ContextWindowExceeded,
     InvalidArgument,
     LLMNotConfigured,
+    ModelFailed,
     NoActiveRun,
     NoActiveRunToAttach,
     NotFound,
+    NothingToCompact,
 )
 from backend.llm import (
+    LLMError,
     LLMNotConfiguredError,
     ProviderRegistry,
     ResolvedModel,
@@ -36,12 +41,13 @@ from backend.runs.stream import ChunkLog
 from backend.settings import Settings
 from backend.store import NewMessage, Store
 from backend.store.db import now_iso
-from shared_schema import MessageCreate, new_id
+from shared_schema import CompactionSettings, MessageCreate, new_id
 
 log = logging.getLogger("chinwag.runs")
 
 CHUNK_RETENTION = timedelta(hours=2)
 SWEEP_SECONDS = 10.0
+MAX_AUTOMATIC_COMPACTIONS = 4
 
 
 @dataclass
@@ -76,7 +82,6 @@ class RunManager:
         self.settings = settings
         self.leases = LockLeases(store.db, settings.lock_lease_seconds)
         self.active: dict[str, ActiveRun] = {}
-        self.make_room_for: Any = None  # set by compaction: (conversation_id, model) -> MakeRoom
         self._sweeper: asyncio.Task[None] | None = None
 
     # --- lifecycle -----------------------------------------------------------------------
@@ -109,16 +114,19 @@ class RunManager:
 
     # --- starting a run ------------------------------------------------------------------
 
+    def _model(self, handle: str) -> ResolvedModel:
+        try:
+            return self.registry.ensure_configured(handle)
+        except LLMNotConfiguredError as exc:
+            raise LLMNotConfigured(str(exc), setting=exc.setting) from None
+        except UnknownProviderError as exc:
+            raise InvalidArgument(f"The model {handle!r} cannot be used: {exc}") from None
+
     async def _prepare(self, conversation_id: str, inputs: list[MessageCreate]) -> _Prepared:
         """Everything that can refuse a send, checked before anything is stored."""
         conversation = await self.store.conversations.row(conversation_id)
         agent = await self.store.agents.get(conversation["agent_id"])
-        try:
-            model = self.registry.ensure_configured(agent["model"])
-        except LLMNotConfiguredError as exc:
-            raise LLMNotConfigured(str(exc), setting=exc.setting) from None
-        except UnknownProviderError as exc:
-            raise InvalidArgument(f"The agent's model cannot be used: {exc}") from None
+        model = self._model(agent["model"])
         system = compile_system(agent)
         chat = [{"role": "system", "content": system}]
         chat += [{"role": m.role, "content": m.text} for m in inputs]
@@ -178,9 +186,7 @@ class RunManager:
         turn: Turn | None = None
         try:
             rows = await self.store.messages.in_context(run.conversation_id)
-            make_room: MakeRoom | None = (
-                self.make_room_for(run, model) if self.make_room_for else None
-            )
+            make_room = self._make_room(run, model)
             turn = Turn(
                 log=run.log,
                 model=model,
@@ -260,6 +266,76 @@ class RunManager:
                 chunks=run.log.chunks,
             )
             await self.leases.release_in(tx, run.conversation_id, run.id)
+
+    # --- compaction ----------------------------------------------------------------------
+
+    async def compact(self, conversation_id: str, settings: CompactionSettings) -> Compaction:
+        """Compact on request: under the conversation's lock, recorded as a short run."""
+        conversation = await self.store.conversations.row(conversation_id)
+        agent = await self.store.agents.get(conversation["agent_id"])
+        model = self._model(settings.model or agent["model"])
+        run_id = new_id("run")
+        async with self.store.db.transaction() as tx:
+            await self.leases.acquire(tx, conversation_id, run_id)
+            await self.store.runs.create(tx, run_id, conversation_id, agent["id"])
+        try:
+            result = await compaction.compact(self.store, conversation_id, model, settings)
+        except BaseException as exc:
+            async with self.store.db.transaction() as tx:
+                await tx.execute("DELETE FROM runs WHERE id = ?", (run_id,))
+                await self.leases.release_in(tx, conversation_id, run_id)
+            if isinstance(exc, LLMError):
+                raise ModelFailed(
+                    f"The model could not write the summary: {exc}", error_type=exc.error_type
+                ) from None
+            raise
+        async with self.store.db.transaction() as tx:
+            await self.store.runs.finish(
+                tx,
+                run_id,
+                status="completed",
+                stop_reason="compaction",
+                error=None,
+                usage={},
+                chunks=[],
+            )
+            await self.leases.release_in(tx, conversation_id, run_id)
+        return result
+
+    def _make_room(self, run: ActiveRun, model: ResolvedModel) -> MakeRoom:
+        """Automatic compaction for a turn whose context does not fit (the run holds the lock)."""
+
+        async def make_room(reported: bool) -> list[dict[str, str]] | None:
+            compacted = False
+            context = chat_messages(await self.store.messages.in_context(run.conversation_id))
+            for _ in range(MAX_AUTOMATIC_COMPACTIONS):
+                if not reported and fits(context, model):
+                    break
+                try:
+                    result = await compaction.compact(
+                        self.store, run.conversation_id, model, CompactionSettings()
+                    )
+                except NothingToCompact:
+                    break
+                compacted, reported = True, False
+                await run.log.publish(
+                    {
+                        "id": new_id("message"),
+                        "date": now_iso(),
+                        "message_type": "event_message",
+                        "role": "event",
+                        "run_id": run.id,
+                        "event_type": "compaction",
+                        "event_data": {
+                            "num_messages_before": result.num_messages_before,
+                            "num_messages_after": result.num_messages_after,
+                        },
+                    }
+                )
+                context = chat_messages(await self.store.messages.in_context(run.conversation_id))
+            return context if compacted else None
+
+        return make_room
 
     # --- attach and cancel ---------------------------------------------------------------
 

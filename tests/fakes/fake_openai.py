@@ -35,7 +35,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from backend.llm.tokens import estimate_text_tokens, estimate_tokens, message_text
+from backend.llm.tokens import (
+    BYTES_PER_TOKEN,
+    estimate_text_tokens,
+    estimate_tokens,
+    message_text,
+)
 
 POLL_SECONDS = 0.005
 STARTUP_TIMEOUT = 10.0
@@ -102,7 +107,9 @@ def split_text(text: str, parts: int) -> list[str]:
 class FakeOpenAI:
     """The fake server. Set the public attributes between requests; each request reads them once.
 
-    ``reply``: the answer (``None``: "Fake reply to: <last user message>"); ``deltas``: how many
+    ``reply``: the answer (``None``: "Fake reply to: <last user message>"); ``responder``: a
+    function of the request's messages that may script the answer per request (``None`` from it
+    falls back to ``reply``); ``deltas``: how many
     content chunks a stream has; ``delta_delay``: seconds before each chunk; ``reasoning``:
     reasoning text streamed before the reply, under ``reasoning_field`` (``reasoning_content``
     as vLLM, or ``reasoning`` as Ollama); ``tool_call``: ``{"id", "name", "arguments"}`` streamed
@@ -187,6 +194,7 @@ class FakeOpenAI:
     def reset(self) -> None:
         """Back to the default script, no faults, nothing held, no recorded requests."""
         self.reply: str | None = None
+        self.responder: Callable[[list[dict[str, Any]]], str | None] | None = None
         self.deltas = 3
         self.delta_delay = 0.0
         self.reasoning: str | None = None
@@ -315,7 +323,13 @@ class FakeOpenAI:
             return Response(status_code=503)
         if hold_after == 0 and not await self._held_here(request):
             return Response(status_code=499)
-        reply = self.reply if self.reply is not None else self._default_reply(messages)
+        scripted = self.responder(messages) if self.responder else None
+        reply = scripted or (
+            self.reply if self.reply is not None else self._default_reply(messages)
+        )
+        limit = body.get("max_completion_tokens") or body.get("max_tokens")
+        if limit:  # like a real model: stop at the token limit
+            reply = reply.encode()[: limit * BYTES_PER_TOKEN].decode(errors="ignore")
         usage = {
             "prompt_tokens": tokens,
             "completion_tokens": estimate_text_tokens(reply),

@@ -1,0 +1,193 @@
+"""Compaction: replace the oldest part of a conversation's context with a summary.
+
+``sliding_window`` summarizes the oldest whole turns (at least the given fraction of the
+context) and keeps the latest turns as they are; ``all`` summarizes everything after the system
+message. The summary is written by a model from a transcript of exactly the messages it
+replaces, earlier summaries included, so a second compaction folds the first one in and nothing
+said is dropped silently. Replaced messages stay in the history, out of the context; the summary
+sorts right after the last of them (see ``store.schema``).
+
+The caller holds the conversation's lock: the HTTP route takes it for the compaction, a turn
+already holds it when its context overflows.
+"""
+
+import math
+import sqlite3
+from dataclasses import dataclass
+from typing import Any
+
+from backend.agent.context import to_chat
+from backend.errors import NothingToCompact
+from backend.llm import (
+    LLMContextLengthError,
+    ResolvedModel,
+    estimate_text_tokens,
+    format_transcript,
+)
+from backend.store import Store
+from backend.store.db import dumps, now_iso
+from shared_schema import CompactionSettings, new_id
+
+DEFAULT_PROMPT = (
+    "You are compacting a conversation between a user and an AI assistant so it can continue "
+    "within a limited context. Write a concise summary of the transcript below: the facts, "
+    "names, numbers, decisions, open questions and the user's preferences, in the order they "
+    "came up. If the transcript starts with an earlier summary, fold it in. Write only the "
+    "summary."
+)
+# Message kinds that start a new unit of whole-turn grouping.
+TURN_STARTS = frozenset({"user_message", "summary_message", "system_message"})
+MIN_CHUNK_TOKENS = 64
+
+
+@dataclass(frozen=True)
+class Compaction:
+    summary: str
+    num_messages_before: int
+    num_messages_after: int
+
+    def to_wire(self) -> dict[str, Any]:
+        return {
+            "summary": self.summary,
+            "num_messages_before": self.num_messages_before,
+            "num_messages_after": self.num_messages_after,
+        }
+
+
+def group_turns(rows: list[sqlite3.Row]) -> list[list[sqlite3.Row]]:
+    """Whole turns: each starts at a user (or summary) message and runs to the next one."""
+    turns: list[list[sqlite3.Row]] = []
+    for row in rows:
+        if not turns or row["message_type"] in TURN_STARTS:
+            turns.append([row])
+        else:
+            turns[-1].append(row)
+    return turns
+
+
+def choose_replaced(rows: list[sqlite3.Row], settings: CompactionSettings) -> list[sqlite3.Row]:
+    """The oldest messages of the context, after its system message, to summarize."""
+    if not rows:
+        raise NothingToCompact("No in-context messages found for this conversation.")
+    body = rows[1:] if rows[0]["message_type"] == "system_message" else rows
+    if settings.mode == "all":
+        replaced = body
+    else:
+        turns = group_turns(body)
+        target = math.ceil(settings.sliding_window_percentage * len(body))
+        taken = 0
+        count = 0
+        # Whole turns from the front, until the target is met and something is really reduced,
+        # always keeping the latest turn.
+        while taken < len(turns) - 1 and (count < target or count < 2):
+            count += len(turns[taken])
+            taken += 1
+        replaced = [row for turn in turns[:taken] for row in turn]
+    if len(replaced) < 2:
+        raise NothingToCompact(
+            "Nothing in this conversation's context can be reduced by compaction yet."
+        )
+    return replaced
+
+
+def transcript_chunks(
+    rows: list[sqlite3.Row], budget_tokens: int, clip_chars: int | None
+) -> list[str]:
+    """The transcript of ``rows``, cut into pieces that each fit the summarizer's budget."""
+    chunks: list[list[str]] = [[]]
+    used = 0
+    for row in rows:
+        chat = to_chat(row)
+        if chat is None:
+            continue
+        if row["message_type"] == "summary_message":
+            chat = {"role": "summary", "content": row["content"]}
+        if clip_chars and len(chat["content"]) > clip_chars:
+            chat = {**chat, "content": chat["content"][:clip_chars] + " …"}
+        paragraph = format_transcript([chat])
+        cost = estimate_text_tokens(paragraph)
+        if used and used + cost > budget_tokens:
+            chunks.append([])
+            used = 0
+        chunks[-1].append(paragraph)
+        used += cost
+    return ["\n\n".join(chunk) for chunk in chunks if chunk]
+
+
+async def summarize(
+    model: ResolvedModel, rows: list[sqlite3.Row], settings: CompactionSettings
+) -> str:
+    """One summary of ``rows``; a transcript too long for the model is folded chunk by chunk."""
+    prompt = settings.prompt or DEFAULT_PROMPT
+    max_tokens = max(128, min(1024, model.context_window // 8))
+    # Room for the prompt, the previous fold's summary, the answer and a margin.
+    room = model.context_window - estimate_text_tokens(prompt) - 2 * max_tokens
+    budget = max(MIN_CHUNK_TOKENS, int(room * 0.8))
+    while True:
+        try:
+            return await _fold(model, rows, settings, prompt, budget, max_tokens)
+        except LLMContextLengthError:
+            # The model's real window is smaller than we were told: use smaller pieces.
+            if budget <= MIN_CHUNK_TOKENS:
+                raise
+            budget = max(MIN_CHUNK_TOKENS, budget // 2)
+
+
+async def _fold(
+    model: ResolvedModel,
+    rows: list[sqlite3.Row],
+    settings: CompactionSettings,
+    prompt: str,
+    budget: int,
+    max_tokens: int,
+) -> str:
+    summary = ""
+    for chunk in transcript_chunks(rows, budget, settings.clip_chars):
+        transcript = f"Summary: {summary}\n\n{chunk}" if summary else chunk
+        summary = (
+            await model.provider.summarize(
+                model.model_name, prompt=prompt, transcript=transcript, max_tokens=max_tokens
+            )
+        ).strip()
+    return summary
+
+
+async def compact(
+    store: Store, conversation_id: str, model: ResolvedModel, settings: CompactionSettings
+) -> Compaction:
+    """Summarize and store; on any failure (a model error included) nothing has changed."""
+    rows = await store.messages.in_context(conversation_id)
+    replaced = choose_replaced(rows, settings)
+    summary = await summarize(model, replaced, settings)
+    if not summary:
+        raise NothingToCompact("The model wrote an empty summary; the context is unchanged.")
+    before, after = len(rows), len(rows) - len(replaced) + 1
+    counts = {
+        "num_messages_before": before,
+        "num_messages_after": after,
+        "compacted_count": len(replaced),
+    }
+    ids = [row["id"] for row in replaced]
+    async with store.db.transaction() as tx:
+        await tx.execute(
+            "INSERT INTO messages (id, conversation_id, ord, message_type, role, content, extra,"
+            " in_context, created_at) VALUES (?, ?, ?, 'summary_message', 'summary', ?, ?, 1, ?)",
+            (
+                new_id("message"),
+                conversation_id,
+                replaced[-1]["ord"] + 1,
+                summary,
+                dumps(counts),
+                now_iso(),
+            ),
+        )
+        for start in range(0, len(ids), 500):
+            batch = ids[start : start + 500]
+            await tx.execute(
+                f"UPDATE messages SET in_context = 0 WHERE id IN ({','.join('?' * len(batch))})",
+                batch,
+            )
+        await tx.execute(
+            "UPDATE conversations SET updated_at = ? WHERE id = ?", (now_iso(), conversation_id)
+        )
+    return Compaction(summary, before, after)

@@ -1,5 +1,6 @@
 """Locking, faults, re-attach and cancel: a run never loses input and never leaves a lock."""
 
+import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
 import httpx
@@ -253,3 +254,60 @@ def test_cancel_keeps_partial_text(llm_server: ServerThread, fake_llm: FakeOpenA
         fake_llm.release()
         fake_llm.reply = None
         assert text_of(send(http, conversation["id"], "go on")) == "Fake reply to: go on"
+
+
+def test_keep_alive_comments_while_the_model_is_silent(
+    server_factory, fake_llm: FakeOpenAI
+) -> None:
+    from tests.conftest import fake_provider_config
+
+    server = server_factory(config=fake_provider_config(fake_llm), keepalive_seconds=0.05)
+    fake_llm.hold()
+    with server.client() as http:
+        _, conversation = new_conversation(http)
+        with http.stream(
+            "POST",
+            f"/v1/conversations/{conversation['id']}/messages",
+            json={"input": "take your time"},
+        ) as response:
+            assert response.headers["content-type"].startswith("text/event-stream")
+            lines = response.iter_lines()
+            comments = 0
+            for line in lines:
+                if line == ": keep-alive":
+                    comments += 1
+                    if comments == 3:
+                        fake_llm.release()
+                if line == "data: [DONE]":
+                    break
+        assert comments >= 3
+
+
+def test_the_lease_is_renewed_while_the_run_lives(server_factory, fake_llm: FakeOpenAI) -> None:
+    """With a 0.3 s lease, a run held open for several leases still owns the lock."""
+    from tests.conftest import fake_provider_config
+
+    server = server_factory(config=fake_provider_config(fake_llm), lock_lease_seconds=0.3)
+    fake_llm.hold()
+    with server.client() as http, server.client() as other:
+        _, conversation = new_conversation(http)
+        stream = frames(
+            http,
+            "POST",
+            f"/v1/conversations/{conversation['id']}/messages",
+            json={"input": "long one"},
+        )
+        next(stream)
+        fake_llm.wait_for_held(1)
+        started = time.monotonic()
+
+        def four_leases_later_still_locked() -> bool:
+            refused = other.post(
+                f"/v1/conversations/{conversation['id']}/messages", json={"input": "me too"}
+            )
+            assert refused.status_code == 409
+            return time.monotonic() - started > 4 * 0.3
+
+        wait_for(four_leases_later_still_locked)
+        fake_llm.release()
+        assert list(stream)[-1].data == "[DONE]"

@@ -198,7 +198,6 @@ class ChinwagApp(App):
             return
         self.agents.set_agents(agents, select=self.settings.agent_id)
         if not agents:
-            self.messages.loading = False
             await self._show_hint(
                 "No agents yet. Press **n** in the agents pane (or ctrl+p → New agent) to "
                 "create one; the builtin model works without any provider configured."
@@ -270,7 +269,7 @@ class ChinwagApp(App):
         self.usage = None
         self._set_busy(None)
         view = self.messages
-        view.loading = True
+        view.fetching = True
         try:
             page = await client.newest_page(
                 conversation.id,
@@ -284,7 +283,8 @@ class ChinwagApp(App):
             self._error(exc)
             return
         finally:
-            view.loading = False
+            view.fetching = False
+        view.call_after_refresh(view.check_edges)
         self.refresh_context()
 
     @work(group="context")
@@ -320,9 +320,9 @@ class ChinwagApp(App):
     async def load_older(self) -> None:
         view, conversation, client = self.messages, self.conversation, self.client
         before = view.oldest_id
-        if conversation is None or client is None or before is None or view.loading:
+        if conversation is None or client is None or before is None or view.fetching:
             return
-        view.loading = True
+        view.fetching = True
         try:
             page = await client.older_page(
                 conversation.id,
@@ -334,17 +334,19 @@ class ChinwagApp(App):
                 await view.prepend(page.messages, page.more)
         except ClientError as exc:
             self._error(exc)
+            return
         finally:
-            view.loading = False
+            view.fetching = False
+        view.call_after_refresh(view.check_edges)
 
     @on(MessageList.NeedNewer)
     @work(exclusive=True, group="page")
     async def load_newer(self) -> None:
         view, conversation, client = self.messages, self.conversation, self.client
         after = view.newest_id
-        if conversation is None or client is None or after is None or view.loading:
+        if conversation is None or client is None or after is None or view.fetching:
             return
-        view.loading = True
+        view.fetching = True
         try:
             page = await client.newer_page(
                 conversation.id,
@@ -356,8 +358,10 @@ class ChinwagApp(App):
                 await view.append_page(page.messages, page.more)
         except ClientError as exc:
             self._error(exc)
+            return
         finally:
-            view.loading = False
+            view.fetching = False
+        view.call_after_refresh(view.check_edges)
 
     # -- sending and streaming ------------------------------------------------------------
 
@@ -398,7 +402,7 @@ class ChinwagApp(App):
         self._set_busy(None)
         self.streaming = True
         self._set_activity("replying…" if text else "attached…")
-        turn = view.begin_turn(text)
+        turn = await view.begin_turn(text)
         stop: str | None = None
         error: str | None = None
         try:

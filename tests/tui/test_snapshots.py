@@ -20,7 +20,7 @@ from tests.tui.conftest import pinned_settings
 from tests.tui.helpers import wait_for_workers, wait_until
 from tui.app import ChinwagApp
 from tui.config import load_config
-from tui.widgets.messages import LiveBlock, MessageBlock, SummaryBlock
+from tui.widgets.messages import FoldedBlock, LiveBlock, MessageBlock, SummaryBlock
 
 Step = Callable[[Pilot], Awaitable[None]]
 
@@ -57,9 +57,9 @@ def dialog_after(*keys: str, focus: str | None = None) -> Step:
 
 async def expand_blocks(pilot: Pilot) -> None:
     await opened(pilot)
-    for title in pilot.app.query("CollapsibleTitle").results():
-        if "Reasoning" in str(title.label) or "Tool" in str(title.label):
-            title.action_toggle_collapsible()
+    for block in pilot.app.query(FoldedBlock).results():
+        if block.entry.kind != "system":
+            block.action_toggle()
     await pilot.pause()
 
 

@@ -8,6 +8,8 @@ place; the far side of the window is pruned so the number of mounted blocks stay
 
 from __future__ import annotations
 
+import asyncio
+import textwrap
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import ClassVar
@@ -17,10 +19,11 @@ from rich.markdown import Markdown as RichMarkdown
 from rich.text import Text
 from textual import events
 from textual.binding import Binding, BindingType
-from textual.containers import Vertical, VerticalScroll
+from textual.containers import VerticalScroll
 from textual.message import Message
+from textual.reactive import reactive
 from textual.widget import Widget
-from textual.widgets import Collapsible, Markdown, Static
+from textual.widgets import Markdown, Static
 from textual.widgets.markdown import MarkdownStream
 
 from tui.transcript import Entry, clock_of, entry_of
@@ -35,8 +38,8 @@ _FOLDED_TITLES = {
 }
 
 
-class MessageBlock(Vertical, can_focus=True):
-    """One transcript entry; focus it to copy it."""
+class MessageBlock(Static, can_focus=True):
+    """One transcript entry in a single widget (cheap to mount); focus it to copy it."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("c", "copy", "Copy message", id="message.copy")
@@ -68,29 +71,50 @@ class MessageBlock(Vertical, can_focus=True):
 
 
 class ChatBlock(MessageBlock):
-    """User or assistant text, rendered as Markdown (code highlighted) in one cheap widget."""
+    """User or assistant text, rendered as Markdown (code highlighted)."""
 
-    def compose(self) -> Iterable[Widget]:
+    def on_mount(self) -> None:
         self.border_title = self.header()
-        yield Static(RichMarkdown(self.entry.text or " "), classes="body")
+        self.update(RichMarkdown(self.entry.text or " "))
 
 
 class FoldedBlock(MessageBlock):
-    """Reasoning, tool calls and returns, the system prompt: collapsed until asked for."""
+    """Reasoning, tool calls and returns, the system prompt: one line until opened."""
 
-    def compose(self) -> Iterable[Widget]:
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter,space", "toggle", "Open/close", id="message.toggle")
+    ]
+
+    collapsed: reactive[bool] = reactive(True)
+
+    def title(self) -> str:
         title = _FOLDED_TITLES.get(self.entry.kind, self.entry.kind)
         if self.entry.title:
             title = f"{title}: {self.entry.title}"
         if self.entry.failed:
             title += " ⚠ failed"
-        self.body = Static(Text(self.entry.text), classes="body")
-        with Collapsible(title=title, collapsed=True):
-            yield self.body
+        return title
+
+    def on_mount(self) -> None:
+        self.watch_collapsed()
+
+    def watch_collapsed(self) -> None:
+        text = Text(("▶ " if self.collapsed else "▼ ") + self.title(), style="bold")
+        if not self.collapsed:
+            text.append("\n")
+            text.append(textwrap.indent(self.entry.text, "  "), style="not bold")
+        self.update(text)
+
+    def action_toggle(self) -> None:
+        self.collapsed = not self.collapsed
+
+    def on_click(self) -> None:
+        self.action_toggle()
 
     def set_text(self, text: str) -> None:
         self.entry.text = text
-        self.body.update(Text(text))
+        if not self.collapsed:
+            self.watch_collapsed()
 
 
 class SummaryBlock(MessageBlock):
@@ -100,9 +124,9 @@ class SummaryBlock(MessageBlock):
         super().__init__(entry)
         self.counts = counts
 
-    def compose(self) -> Iterable[Widget]:
+    def on_mount(self) -> None:
         self.set_counts(self.counts)
-        yield Static(RichMarkdown(self.entry.text or " "), classes="body")
+        self.update(RichMarkdown(self.entry.text or " "))
 
     def set_counts(self, counts: tuple[int, int] | None) -> None:
         self.counts = counts
@@ -228,7 +252,7 @@ class MessageList(VerticalScroll):
         self.window = window
         self.has_older = False
         self.has_newer = False
-        self.loading = False
+        self.fetching = False
 
     # -- reading the window ---------------------------------------------------------------
 
@@ -254,76 +278,96 @@ class MessageList(VerticalScroll):
         await self.remove_children()
         self.has_older, self.has_newer = has_older, False
         await self.mount_all([block_for(entry_of(m)) for m in messages])
+        if self.blocks:
+            await self._laid_out(self.blocks[-1])
         self.anchor()
-        self.call_after_refresh(self._fill_viewport)
 
-    def _fill_viewport(self) -> None:
-        """A first page shorter than the screen cannot be scrolled up: ask for more now."""
-        if self.has_older and self.max_scroll_y == 0 and not self.loading:
+    def check_edges(self) -> None:
+        """Ask for more if the view rests on an edge with more beyond it (after each load, and
+        when a first page is shorter than the screen)."""
+        if self.fetching:
+            return
+        if self.has_older and self.scroll_y <= 0:
             self.post_message(self.NeedOlder())
+        elif self.has_newer and self.scroll_y >= self.max_scroll_y:
+            self.post_message(self.NeedNewer())
 
     async def prepend(self, messages: list[BaseModel], has_older: bool) -> None:
         """Add an older page above, keep the reader's view still, prune the newest side."""
         self.has_older = has_older
         blocks = [block_for(entry_of(m)) for m in messages]
-        if not blocks:
-            return
         first = self.blocks[0] if self.blocks else None
-        await self.mount_all(blocks, before=first) if first else await self.mount_all(blocks)
+        if not blocks or first is None:
+            await self.mount_all(blocks)
+            return
+        offset, prior = self.scroll_y - first.virtual_region.y, first.virtual_region.y
+        await self.mount_all(blocks, before=first)
         excess = len(self.blocks) - self.window
         if excess > 0:
             await self.remove_children(self.blocks[-excess:])
             self.has_newer = True
-        if first is not None:
-            self._keep_in_view(first, offset=self.scroll_y - first.virtual_region.y)
+            self.anchor(False)  # the newest side is gone: do not chase the bottom
+        await self._hold_still(first, offset, prior)
 
     async def append_page(self, messages: list[BaseModel], has_newer: bool) -> None:
         """Add a newer page below (after pruning), prune the oldest side, keep the view still."""
         self.has_newer = has_newer
         blocks = [block_for(entry_of(m)) for m in messages]
-        if not blocks:
-            return
         last = self.blocks[-1] if self.blocks else None
-        offset = self.scroll_y - last.virtual_region.y if last else 0
         await self.mount_all(blocks)
-        await self._prune_oldest()
         if last is not None:
-            self._keep_in_view(last, offset)
+            await self._prune_oldest(last, force=True)
 
     async def mount_live(self, widget: Widget) -> None:
         """Mount a block of the reply being streamed at the bottom."""
         await self.mount(widget)
-        await self._prune_oldest()
+        await self._prune_oldest(widget)
 
     async def add_summary(self, text: str, counts: tuple[int, int]) -> None:
         await self.mount_live(SummaryBlock(Entry(id="", kind="summary", text=text), counts))
         self.scroll_end(animate=False)
 
-    def begin_turn(self, user_text: str | None) -> Turn:
+    async def begin_turn(self, user_text: str | None) -> Turn:
         """Start a reply; the user's block is shown at once (``None`` when attaching)."""
         block = ChatBlock(Entry(id="", kind="user", text=user_text)) if user_text else None
         if block is not None:
-            self.call_next(self.mount_live, block)
+            await self.mount_live(block)
         self.anchor()
         return Turn(self, block)
 
-    async def _prune_oldest(self) -> None:
+    async def _prune_oldest(self, keep: Widget, force: bool = False) -> None:
+        """Drop blocks beyond the window on the oldest side; ``keep`` stays where it is seen
+        unless the view follows the bottom (``force`` for paging, where the reader is reading).
+        """
         excess = len(self.blocks) - self.window
-        if excess > 0:
-            keep = self.blocks[excess]
-            offset = self.scroll_y - keep.virtual_region.y
-            await self.remove_children(self.blocks[:excess])
-            self.has_older = True
-            self._keep_in_view(keep, offset)
+        if excess <= 0:
+            return
+        offset, prior = self.scroll_y - keep.virtual_region.y, keep.virtual_region.y
+        await self.remove_children(self.blocks[:excess])
+        self.has_older = True
+        if force or not self.sticks_to_bottom:
+            await self._hold_still(keep, offset, prior)
 
-    def _keep_in_view(self, widget: Widget, offset: float) -> None:
-        """After the next layout, scroll so ``widget`` sits where it sat before the change."""
+    async def _hold_still(self, widget: Widget, offset: float, prior: int) -> None:
+        """Once the new layout is in (``widget`` moved from ``prior``), scroll so ``widget`` is
+        where the reader saw it. Bounded: a few refreshes at most."""
+        for _ in range(30):
+            await self._next_refresh()
+            if widget.virtual_region.y != prior:
+                break
+        self.scroll_to(y=widget.virtual_region.y + offset, animate=False, immediate=True)
 
-        def restore() -> None:
-            self.scroll_to(y=widget.virtual_region.y + offset, animate=False, immediate=True)
+    async def _laid_out(self, widget: Widget) -> None:
+        """Wait (a few refreshes at most) until ``widget`` has been given a size."""
+        for _ in range(30):
+            if widget.size.height > 0:
+                return
+            await self._next_refresh()
 
-        if not self.sticks_to_bottom:
-            self.call_after_refresh(restore)
+    def _next_refresh(self) -> asyncio.Future[None]:
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.call_after_refresh(lambda: done.done() or done.set_result(None))
+        return done
 
     @property
     def sticks_to_bottom(self) -> bool:
@@ -334,7 +378,7 @@ class MessageList(VerticalScroll):
 
     def watch_scroll_y(self, old: float, new: float) -> None:
         super().watch_scroll_y(old, new)
-        if self.loading:
+        if self.fetching:
             return
         if new <= 0 and self.has_older and self.max_scroll_y > 0:
             self.post_message(self.NeedOlder())
@@ -342,5 +386,5 @@ class MessageList(VerticalScroll):
             self.post_message(self.NeedNewer())
 
     def on_mouse_scroll_up(self, event: events.MouseScrollUp) -> None:
-        if self.scroll_y <= 0 and self.has_older and not self.loading:
+        if self.scroll_y <= 0 and self.has_older and not self.fetching:
             self.post_message(self.NeedOlder())

@@ -114,8 +114,12 @@ class BuiltinProvider(Provider):
     async def summarize(
         self, model: str, *, prompt: str, transcript: str, max_tokens: int | None = None
     ) -> str:
-        """An extractive summary; ``prompt`` is ignored because there is no model to follow it."""
+        """An extractive summary; ``prompt`` is ignored because there is no model to follow it.
+
+        It runs in a worker thread: a long transcript takes a while, and the server's event
+        loop must keep serving other conversations meanwhile.
+        """
         budget = self.summary_chars
         if max_tokens is not None:
             budget = min(budget, max_tokens * BYTES_PER_TOKEN)
-        return extractive_summary(transcript, max_chars=budget)
+        return await asyncio.to_thread(extractive_summary, transcript, max_chars=budget)

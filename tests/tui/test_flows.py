@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 
+import httpx
 from textual.pilot import Pilot
 
 from tests.fakes.fake_openai import FakeOpenAI
+from tests.seed import seed_history
 from tests.servers import ServerThread
 from tests.tui.conftest import AppFactory
 from tests.tui.helpers import screen_text, wait_for_workers, wait_until
 from tui.app import ChinwagApp
+from tui.client import ChinwagClient
 from tui.widgets.messages import LiveBlock, MessageBlock, SummaryBlock
 
 SIZE = (120, 40)
@@ -86,9 +90,6 @@ async def test_create_agent_chat_stream_and_compact(
 
 
 async def test_page_back_through_5000_messages(server: ServerThread, make_app: AppFactory) -> None:
-    from tests.seed import seed_history
-    from tui.client import ChinwagClient
-
     api = ChinwagClient(server.url)
     agent = await api.create_agent("historian")
     conversation = await api.create_conversation(agent.id, "long")
@@ -118,3 +119,144 @@ async def test_page_back_through_5000_messages(server: ServerThread, make_app: A
         assert view.blocks[0].entry.text == "message 0"
         assert view.has_newer  # the newest side was pruned to keep the window bounded
         assert len(app.query(MessageBlock)) <= 500
+
+
+async def open_new_conversation(
+    url: str, pilot: Pilot, summary: str = "flow"
+) -> tuple[ChinwagClient, str]:
+    """Make an agent and conversation through the API and wait until the app shows them."""
+    app: ChinwagApp = pilot.app  # type: ignore[assignment]
+    api = ChinwagClient(url)
+    agent = await api.create_agent("flow")
+    conversation = await api.create_conversation(agent.id, summary)
+    app.action_refresh()
+    await wait_until(
+        pilot,
+        lambda: app.conversation is not None and app.conversation.id == conversation.id,
+        what="the conversation to open",
+    )
+    await wait_for_workers(pilot)
+    return api, conversation.id
+
+
+async def test_escape_cancels_and_keeps_partial_text(
+    llm_server: ServerThread, fake_llm: FakeOpenAI, make_app: AppFactory
+) -> None:
+    fake_llm.reply = "one two three four five six"
+    fake_llm.deltas = 6
+    fake_llm.hold(after_deltas=2)
+    app = make_app(llm_server.url)
+    async with app.run_test(size=SIZE) as pilot:
+        api, conversation_id = await open_new_conversation(llm_server.url, pilot)
+        await send(pilot, "count")
+        await wait_until(pilot, lambda: replies(app) == ["one two "], what="partial reply")
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: not app.streaming, what="the stream to end")
+        fake_llm.release()
+        await wait_for_workers(pilot)
+        block = app.query(LiveBlock).last()
+        assert block.entry.text == "one two "
+        assert "cancelled" in str(block.border_title)
+        listed = await api.newest_page(conversation_id)
+        assert [m.content for m in listed.messages if m.message_type == "assistant_message"] == [
+            "one two "
+        ]
+        await api.aclose()
+
+
+async def test_busy_conversation_keeps_draft_and_attaches(
+    llm_server: ServerThread, fake_llm: FakeOpenAI, make_app: AppFactory
+) -> None:
+    fake_llm.reply = "alpha beta gamma delta"
+    fake_llm.deltas = 4
+    fake_llm.hold(after_deltas=2)
+    app = make_app(llm_server.url)
+    async with app.run_test(size=SIZE) as pilot:
+        api, conversation_id = await open_new_conversation(llm_server.url, pilot)
+
+        async def other_client() -> None:
+            async for _ in api.send(conversation_id, "from elsewhere"):
+                pass
+
+        elsewhere = asyncio.create_task(other_client())
+        await asyncio.to_thread(fake_llm.wait_for_held, 1)
+
+        app.action_focus("composer")
+        await pilot.press(*"my draft", "enter")
+        await wait_until(pilot, lambda: app.busy_run_id is not None, what="the busy banner")
+        assert app.composer.text == "my draft"
+        assert "busy" in screen_text(pilot) and app.busy_run_id in screen_text(pilot)
+
+        await pilot.press("ctrl+o")
+        await wait_until(pilot, lambda: replies(app) == ["alpha beta "], what="the replay")
+        fake_llm.release()
+        await wait_until(pilot, lambda: not app.streaming, what="the attached reply to end")
+        await wait_for_workers(pilot)
+        assert replies(app) == ["alpha beta gamma delta"]
+        assert app.busy_run_id is None
+        assert app.composer.text == "my draft"
+        await elsewhere
+        await api.aclose()
+
+
+class DropFirstStream(httpx.AsyncBaseTransport):
+    """A real HTTP transport that cuts the first send's stream after ``frames`` SSE frames."""
+
+    def __init__(self, frames: int) -> None:
+        self.inner = httpx.AsyncHTTPTransport()
+        self.frames = frames
+        self.paths: list[str] = []
+        self.dropped = False
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self.inner.handle_async_request(request)
+        self.paths.append(request.url.path)
+        if request.method == "POST" and request.url.path.endswith("/messages") and not self.dropped:
+            self.dropped = True
+            return httpx.Response(
+                response.status_code,
+                headers=response.headers,
+                stream=_CutAfter(response.stream, self.frames),
+            )
+        return response
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+class _CutAfter(httpx.AsyncByteStream):
+    def __init__(self, inner: httpx.AsyncByteStream, frames: int) -> None:
+        self.inner, self.frames = inner, frames
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        seen = 0
+        async for chunk in self.inner:
+            yield chunk
+            seen += chunk.count(b"\n\n")
+            if seen >= self.frames:
+                await self.inner.aclose()
+                raise httpx.ReadError("connection reset by peer")
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+async def test_dropped_stream_reattaches_without_duplicate_or_missing_text(
+    llm_server: ServerThread, fake_llm: FakeOpenAI, make_app: AppFactory
+) -> None:
+    words = [f"w{i} " for i in range(12)]
+    fake_llm.reply = "".join(words).strip()
+    fake_llm.deltas = 12
+    fake_llm.delta_delay = 0.03
+    transport = DropFirstStream(frames=4)
+    app = make_app(
+        llm_server.url,
+        client_factory=lambda url, token: ChinwagClient(url, token, transport=transport),
+    )
+    async with app.run_test(size=SIZE) as pilot:
+        api, _ = await open_new_conversation(llm_server.url, pilot)
+        await send_and_wait(pilot, "count to twelve")
+        assert transport.dropped
+        assert any(p.endswith("/stream") for p in transport.paths)
+        assert replies(app) == [fake_llm.reply]
+        await api.aclose()

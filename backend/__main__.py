@@ -26,9 +26,13 @@ def _is_loopback(host: str) -> bool:
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="chinwag serve", description="Run the chinwag server.")
-    parser.add_argument("command", nargs="?", default="serve", choices=["serve"])
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8283)
+    parser.add_argument(
+        "command", nargs="?", default="serve", choices=["serve"], help=argparse.SUPPRESS
+    )
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="address to bind (default: %(default)s)"
+    )
+    parser.add_argument("--port", type=int, default=8283, help="port (default: %(default)s)")
     parser.add_argument(
         "--db", type=Path, default=None, help=f"SQLite database file (default: {default_db_path()})"
     )

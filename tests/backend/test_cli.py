@@ -1,0 +1,53 @@
+"""``chinwag serve``: the command a user runs to start the server."""
+
+import subprocess
+import sys
+
+
+def run_serve(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "backend", "serve", *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+
+def test_refuses_a_public_address_without_a_token() -> None:
+    result = run_serve("--host", "0.0.0.0", "--port", "1")
+    assert result.returncode != 0
+    assert "refusing to listen on 0.0.0.0 without a token" in result.stderr
+
+
+def test_help_names_every_flag() -> None:
+    result = run_serve("--help")
+    assert result.returncode == 0
+    for flag in ("--host", "--port", "--db", "--token", "--insecure"):
+        assert flag in result.stdout
+
+
+def test_a_broken_config_file_is_a_clear_message(tmp_path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text("[providers.x\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "backend", "serve", "--port", "1", "--db", str(tmp_path / "d.db")],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={"CHINWAG_CONFIG": str(config), "PATH": "/usr/bin:/bin"},
+    )
+    assert result.returncode != 0
+    assert "cannot read the config file" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_provider_without_base_url_is_a_clear_message(tmp_path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text("[providers.ollama]\nmodels = ['llama3.2']\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "backend", "serve", "--port", "1", "--db", str(tmp_path / "d.db")],
+        capture_output=True, text=True, timeout=30,
+        env={"CHINWAG_CONFIG": str(config), "PATH": "/usr/bin:/bin"},
+    )
+    assert result.returncode != 0
+    assert "base_url" in result.stderr and "Traceback" not in result.stderr

@@ -316,13 +316,19 @@ class ChinwagApp(App):
     # -- paging ---------------------------------------------------------------------------
 
     @on(MessageList.NeedOlder)
-    @work(exclusive=True, group="page")
-    async def load_older(self) -> None:
-        view, conversation, client = self.messages, self.conversation, self.client
-        before = view.oldest_id
-        if conversation is None or client is None or before is None or view.fetching:
+    def _need_older(self) -> None:
+        # Claim the view synchronously: a second request while one is in flight is dropped,
+        # never allowed to cancel the first.
+        view = self.messages
+        if view.fetching or self.conversation is None or view.oldest_id is None:
             return
         view.fetching = True
+        self.load_older(self.conversation, view.oldest_id)
+
+    @work(group="page")
+    async def load_older(self, conversation: Conversation, before: str) -> None:
+        view, client = self.messages, self.client
+        assert client is not None
         try:
             page = await client.older_page(
                 conversation.id,
@@ -340,13 +346,19 @@ class ChinwagApp(App):
         view.call_after_refresh(view.check_edges)
 
     @on(MessageList.NeedNewer)
-    @work(exclusive=True, group="page")
-    async def load_newer(self) -> None:
-        view, conversation, client = self.messages, self.conversation, self.client
-        after = view.newest_id
-        if conversation is None or client is None or after is None or view.fetching:
+    def _need_newer(self) -> None:
+        # Claim the view synchronously: a second request while one is in flight is dropped,
+        # never allowed to cancel the first.
+        view = self.messages
+        if view.fetching or self.conversation is None or view.newest_id is None:
             return
         view.fetching = True
+        self.load_newer(self.conversation, view.newest_id)
+
+    @work(group="page")
+    async def load_newer(self, conversation: Conversation, after: str) -> None:
+        view, client = self.messages, self.client
+        assert client is not None
         try:
             page = await client.newer_page(
                 conversation.id,

@@ -35,6 +35,6 @@ class AppSettings:
     cursor_blink: bool = True
     show_latency: bool = True
     health_interval: float = 15.0
-    page_size: int = 30
-    window: int = 90
+    page_size: int = 25
+    window: int = 100
     export_dir: Path = field(default_factory=Path.cwd)

@@ -84,7 +84,10 @@ async def finished_reply(pilot: Pilot) -> None:
 async def busy(pilot: Pilot) -> None:
     await opened(pilot)
     await pilot.press(*"are you there?", "enter")
+    await wait_until(pilot, lambda: pilot.app.busy_run_id is not None, what="the banner")
     await settle(pilot)
+    pilot.app.messages.scroll_end(animate=False, immediate=True)
+    await pilot.pause()
 
 
 async def compaction_result(pilot: Pilot) -> None:

@@ -9,6 +9,7 @@ place; the far side of the window is pruned so the number of mounted blocks stay
 from __future__ import annotations
 
 import asyncio
+import re
 import textwrap
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from textual.widgets.markdown import MarkdownStream
 
 from tui.transcript import Entry, clock_of, entry_of
 
+_MARKDOWN_HINT = re.compile(r"[*_`#>|~\[\]<]|^\s*(?:[-+]|\d+[.)])\s", re.MULTILINE)
 _FOLDED_TITLES = {
     "system": "System prompt",
     "reasoning": "Reasoning",
@@ -70,12 +72,19 @@ class MessageBlock(Static, can_focus=True):
         return " · ".join(parts)
 
 
+def rendered(text: str) -> RichMarkdown | Text:
+    """Markdown (code highlighted) when the text uses any; plain text, much cheaper, if not."""
+    if _MARKDOWN_HINT.search(text):
+        return RichMarkdown(text)
+    return Text(text or " ")
+
+
 class ChatBlock(MessageBlock):
     """User or assistant text, rendered as Markdown (code highlighted)."""
 
     def on_mount(self) -> None:
         self.border_title = self.header()
-        self.update(RichMarkdown(self.entry.text or " "))
+        self.update(rendered(self.entry.text))
 
 
 class FoldedBlock(MessageBlock):
@@ -126,7 +135,7 @@ class SummaryBlock(MessageBlock):
 
     def on_mount(self) -> None:
         self.set_counts(self.counts)
-        self.update(RichMarkdown(self.entry.text or " "))
+        self.update(rendered(self.entry.text))
 
     def set_counts(self, counts: tuple[int, int] | None) -> None:
         self.counts = counts
@@ -302,12 +311,14 @@ class MessageList(VerticalScroll):
             return
         offset, prior = self.scroll_y - first.virtual_region.y, first.virtual_region.y
         await self.mount_all(blocks, before=first)
+        await self._hold_still(first, offset, prior)
+        # Pruning the newest side moves nothing above it, so it happens after the reader
+        # already sees the older page.
         excess = len(self.blocks) - self.window
         if excess > 0:
-            await self.remove_children(self.blocks[-excess:])
             self.has_newer = True
             self.anchor(False)  # the newest side is gone: do not chase the bottom
-        await self._hold_still(first, offset, prior)
+            await self.remove_children(self.blocks[-excess:])
 
     async def append_page(self, messages: list[BaseModel], has_newer: bool) -> None:
         """Add a newer page below (after pruning), prune the oldest side, keep the view still."""

@@ -143,6 +143,9 @@ class ChinwagApp(App):
 
     def start(self) -> None:
         """Called by the main screen once its widgets exist."""
+        if not self.screen_stack[0].query("#status"):  # nested panes still mounting
+            self.call_after_refresh(self.start)
+            return
         self.status.url = self.url
         if self.settings.config.error:
             self.notify(self.settings.config.error, severity="warning")

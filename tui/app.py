@@ -589,7 +589,7 @@ class ChinwagApp(App):
             self._error(exc)
             return
         self.agents.set_agents(agents, select=agent.id)
-        self.composer.focus()
+        self._focus_composer_after_dialog()
 
     @work(exclusive=True, group="dialog")
     async def action_agent_details(self) -> None:
@@ -660,7 +660,7 @@ class ChinwagApp(App):
             self._error(exc)
             return
         self.load_conversations(select=conversation.id)
-        self.composer.focus()
+        self._focus_composer_after_dialog()
 
     @work(exclusive=True, group="dialog")
     async def action_rename_conversation(self) -> None:
@@ -794,6 +794,10 @@ class ChinwagApp(App):
     def streaming(self, value: bool) -> None:
         self._streaming = value
         self.refresh_bindings()
+
+    def _focus_composer_after_dialog(self) -> None:
+        # The screen under a dismissed dialog restores its old focus on resume; go after it.
+        self.call_after_refresh(self.composer.focus)
 
     def _set_activity(self, text: str) -> None:
         if self.screen_stack:  # workers are cancelled after the screens are gone at exit

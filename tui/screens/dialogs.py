@@ -159,6 +159,13 @@ class ContextFigures:
 class CompactDialog(Dialog):
     """Confirm a compaction: mode, in-context messages and estimated tokens; then progress."""
 
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("c", "confirm", "Compact", id="compact.confirm")
+    ]
+
+    def action_confirm(self) -> None:
+        self.submit()
+
     def __init__(self, figures: ContextFigures) -> None:
         super().__init__()
         self.figures = figures
@@ -177,7 +184,7 @@ class CompactDialog(Dialog):
             with RadioSet(id="mode"):
                 yield RadioButton("Sliding window (summarize the oldest ~30%)", value=True)
                 yield RadioButton("All (summarize everything after the system prompt)")
-            yield self.buttons("Compact")
+            yield self.buttons("Compact (c)")
 
     def submit(self) -> None:
         all_mode = self.query_one("#mode", RadioSet).pressed_index == 1

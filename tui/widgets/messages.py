@@ -340,6 +340,7 @@ class MessageList(VerticalScroll):
 
     async def begin_turn(self, user_text: str | None) -> Turn:
         """Start a reply; the user's block is shown at once (``None`` when attaching)."""
+        await self.remove_children(".hint")
         block = ChatBlock(Entry(id="", kind="user", text=user_text)) if user_text else None
         if block is not None:
             await self.mount_live(block)

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# End-to-end run of `chinwag` in a real terminal (tmux), driven by keys.
+#
+# Starts the TUI with its bundled server on a fresh database, creates an agent, chats with the
+# builtin model, compacts, quits, and checks that the bundled server stopped with it.
+# Usage: scripts/tui_e2e.sh   (from the repository root; needs tmux)
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+PY="${PYTHON:-$ROOT/.venv/bin/python}"
+WORK="$(mktemp -d)"
+SESSION="chinwag-e2e-$$"
+export CHINWAG_CONFIG="$WORK/config.toml"
+unset LETTA_BASE_URL LETTA_API_KEY
+
+cleanup() { tmux kill-session -t "$SESSION" 2>/dev/null || true; rm -rf "$WORK"; }
+trap cleanup EXIT
+
+screen() { tmux capture-pane -p -t "$SESSION"; }
+
+wait_for() {  # wait_for TEXT [SECONDS]
+  local deadline=$((SECONDS + ${2:-20}))
+  until screen | grep -qF -- "$1"; do
+    if ((SECONDS > deadline)); then
+      echo "FAIL: '$1' did not appear. Screen:"; screen; exit 1
+    fi
+    sleep 0.2
+  done
+  echo "ok: $1"
+}
+
+keys() { tmux send-keys -t "$SESSION" "$@"; }
+
+cd "$ROOT"
+tmux new-session -d -s "$SESSION" -x 130 -y 40 "$PY -m tui --db $WORK/e2e.db"
+
+wait_for "No agents yet" 30
+keys n
+wait_for "my-agent"  # the dialog's name field is mounted (and takes the focus)
+keys -l "e2e-agent"
+wait_for "▊  e2e-agent"
+keys Enter
+wait_for "model builtin/echo"
+wait_for "No conversations yet"
+
+for text in "hello from tmux" "second message" "third message"; do
+  keys -l "$text"
+  wait_for "│ $text"
+  keys Enter
+  wait_for "You said: “$text”"
+done
+
+keys C-k
+wait_for "Compact this conversation"
+keys c
+wait_for "messages" 30
+wait_for "Summary of earlier messages" 30
+
+keys C-q
+for _ in $(seq 50); do
+  tmux has-session -t "$SESSION" 2>/dev/null || break
+  sleep 0.2
+done
+if pgrep -f "$WORK/e2e.db" >/dev/null; then
+  echo "FAIL: the bundled server is still running after quitting"; exit 1
+fi
+echo "PASS: chinwag end to end in tmux"

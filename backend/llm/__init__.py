@@ -23,7 +23,6 @@ from backend.llm.base import (
     Usage,
 )
 from backend.llm.builtin import BuiltinProvider
-from backend.llm.openai_compat import OpenAICompatProvider
 from backend.llm.registry import ProviderConfigError, ProviderRegistry, ResolvedModel
 from backend.llm.summary import extractive_summary, format_transcript
 from backend.llm.tokens import estimate_text_tokens, estimate_tokens, message_text
@@ -55,3 +54,12 @@ __all__ = [
     "format_transcript",
     "message_text",
 ]
+
+
+def __getattr__(name: str) -> object:
+    """``OpenAICompatProvider`` on first use, so importing this package stays fast."""
+    if name == "OpenAICompatProvider":
+        from backend.llm.openai_compat import OpenAICompatProvider
+
+        return OpenAICompatProvider
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -41,7 +41,6 @@ from backend.llm.builtin import DEFAULT_CONTEXT_WINDOW as BUILTIN_CONTEXT_WINDOW
 from backend.llm.builtin import DESCRIPTION as BUILTIN_DESCRIPTION
 from backend.llm.builtin import MODEL as BUILTIN_MODEL
 from backend.llm.builtin import BuiltinProvider
-from backend.llm.openai_compat import DEFAULT_TIMEOUT, OpenAICompatProvider
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 OPENAI_MODELS = (
@@ -346,6 +345,10 @@ def _openai_like_entry(
     if api_key is None:
         provider = _Unconfigured(name, missing_var)
     else:
+        # Imported here: the openai SDK takes about a second to import, which a server that
+        # only uses the builtin model should not pay at every start.
+        from backend.llm.openai_compat import DEFAULT_TIMEOUT, OpenAICompatProvider
+
         provider = OpenAICompatProvider(
             name,
             api_key=api_key,

@@ -18,12 +18,8 @@ from typing import Any
 
 from backend.agent.context import to_chat
 from backend.errors import NothingToCompact
-from backend.llm import (
-    LLMContextLengthError,
-    ResolvedModel,
-    estimate_text_tokens,
-    format_transcript,
-)
+from backend.llm import LLMContextLengthError, ResolvedModel, estimate_text_tokens
+from backend.llm.summary import transcript_paragraph
 from backend.store import Store
 from backend.store.db import dumps, now_iso
 from shared_schema import CompactionSettings, new_id
@@ -54,40 +50,34 @@ class Compaction:
         }
 
 
-def group_turns(rows: list[sqlite3.Row]) -> list[list[sqlite3.Row]]:
-    """Whole turns: each starts at a user (or summary) message and runs to the next one."""
-    turns: list[list[sqlite3.Row]] = []
-    for row in rows:
-        if not turns or row["message_type"] in TURN_STARTS:
-            turns.append([row])
-        else:
-            turns[-1].append(row)
-    return turns
+def _starts_turn(row: sqlite3.Row) -> bool:
+    return row["message_type"] in TURN_STARTS
 
 
 def choose_replaced(rows: list[sqlite3.Row], settings: CompactionSettings) -> list[sqlite3.Row]:
-    """The oldest messages of the context, after its system message, to summarize."""
+    """The oldest messages of the context, after its system message, to summarize.
+
+    ``sliding_window`` takes whole turns (each starts with one of ``TURN_STARTS``) from the
+    front until at least the target share is taken and something is really reduced, always
+    keeping the latest turn. So the cut is at the first turn start at or after the target, or
+    else at the latest turn's start: found by looking at the rows around the target, not by
+    grouping the whole context into turns.
+    """
     if not rows:
         raise NothingToCompact("No in-context messages found for this conversation.")
     body = rows[1:] if rows[0]["message_type"] == "system_message" else rows
     if settings.mode == "all":
-        replaced = body
+        cut = len(body)
     else:
-        turns = group_turns(body)
-        target = math.ceil(settings.sliding_window_percentage * len(body))
-        taken = 0
-        count = 0
-        # Whole turns from the front, until the target is met and something is really reduced,
-        # always keeping the latest turn.
-        while taken < len(turns) - 1 and (count < target or count < 2):
-            count += len(turns[taken])
-            taken += 1
-        replaced = [row for turn in turns[:taken] for row in turn]
-    if len(replaced) < 2:
+        need = max(2, math.ceil(settings.sliding_window_percentage * len(body)))
+        cut = next((i for i in range(need, len(body)) if _starts_turn(body[i])), None)
+        if cut is None:
+            cut = next((i for i in range(len(body) - 1, 0, -1) if _starts_turn(body[i])), 0)
+    if cut < 2:
         raise NothingToCompact(
             "Nothing in this conversation's context can be reduced by compaction yet."
         )
-    return replaced
+    return body[:cut]
 
 
 def transcript_chunks(
@@ -102,9 +92,10 @@ def transcript_chunks(
             continue
         if row["message_type"] == "summary_message":
             chat = {"role": "summary", "content": row["content"]}
-        if clip_chars and len(chat["content"]) > clip_chars:
-            chat = {**chat, "content": chat["content"][:clip_chars] + " …"}
-        paragraph = format_transcript([chat])
+        content = chat["content"]
+        if clip_chars and len(content) > clip_chars:
+            content = content[:clip_chars] + " …"
+        paragraph = transcript_paragraph(chat["role"], content)
         cost = estimate_text_tokens(paragraph)
         if used and used + cost > budget_tokens:
             chunks.append([])
@@ -167,8 +158,15 @@ async def compact(
         "num_messages_after": after,
         "compacted_count": len(replaced),
     }
-    ids = [row["id"] for row in replaced]
     async with store.db.transaction() as tx:
+        # The replaced messages are exactly the in-context ones in this range of the order: the
+        # context is read in ``ord`` order and they are a run of it. One ranged update is much
+        # cheaper than naming thousands of ids; the summary goes in after it, just past the range.
+        await tx.execute(
+            "UPDATE messages SET in_context = 0"
+            " WHERE conversation_id = ? AND ord BETWEEN ? AND ? AND in_context = 1",
+            (conversation_id, replaced[0]["ord"], replaced[-1]["ord"]),
+        )
         await tx.execute(
             "INSERT INTO messages (id, conversation_id, ord, message_type, role, content, extra,"
             " in_context, created_at) VALUES (?, ?, ?, 'summary_message', 'summary', ?, ?, 1, ?)",
@@ -181,12 +179,6 @@ async def compact(
                 now_iso(),
             ),
         )
-        for start in range(0, len(ids), 500):
-            batch = ids[start : start + 500]
-            await tx.execute(
-                f"UPDATE messages SET in_context = 0 WHERE id IN ({','.join('?' * len(batch))})",
-                batch,
-            )
         await tx.execute(
             "UPDATE conversations SET updated_at = ? WHERE id = ?", (now_iso(), conversation_id)
         )

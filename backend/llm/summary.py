@@ -13,15 +13,21 @@ import heapq
 import math
 import re
 from collections import Counter
+from itertools import chain
+from math import fsum
 from typing import NamedTuple
 
 from backend.llm.tokens import message_text
 
 SPEAKERS = ("user", "assistant", "system", "tool", "summary", "human", "ai")
-_SPEAKER_LINE = re.compile(r"^\s*(" + "|".join(SPEAKERS) + r")\s*:\s?(.*)$", re.IGNORECASE)
-_SENTENCE_END = re.compile(r"(?<=[.!?…])\s+|(?<=[.!?…][\"”’')\]])\s+|\n+")
+_SPEAKER_LINE = re.compile(r"\s*(" + "|".join(SPEAKERS) + r")\s*:\s?", re.IGNORECASE)
+# In whitespace-collapsed text: the space after a sentence's closing mark (and quote or bracket).
+# The leading literal space lets the regex engine skip straight to candidate positions.
+_SENTENCE_END = re.compile(r" (?<=[.!?…] )| (?<=[.!?…][\"”’')\]] )")
 _QUOTED = re.compile(r"“[^”]*”|\"[^\"]*\"")
 _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)?")
+_ASCII_PUNCTUATION = bytes(c for c in range(128) if not chr(c).isalnum() and chr(c) not in "'\n")
+_ASCII_PUNCTUATION_TO_SPACE = bytes.maketrans(_ASCII_PUNCTUATION, b" " * len(_ASCII_PUNCTUATION))
 MAX_SENTENCE_CHARS = 240
 # A sentence adding less than this share of the best sentence's new content is not worth
 # keeping, however much room is left: summaries should stop where the information does.
@@ -48,6 +54,12 @@ _STOPWORDS_TEXT = """
 STOPWORDS = frozenset(_STOPWORDS_TEXT.split())
 
 
+def transcript_paragraph(role: str, text: str) -> str:
+    """One turn of a transcript, ``Role: text``; empty when there is no text."""
+    text = text.strip()
+    return f"{role.capitalize()}: {text}" if text else ""
+
+
 def format_transcript(messages: list[dict]) -> str:
     """OpenAI-style messages as the transcript ``summarize`` expects: ``Role: text`` paragraphs."""
     turns = []
@@ -56,32 +68,24 @@ def format_transcript(messages: list[dict]) -> str:
         for call in message.get("tool_calls") or []:
             function = call.get("function", {})
             text += f" [called {function.get('name')}({function.get('arguments', '')})]"
-        if text.strip():
-            turns.append(f"{str(message.get('role', 'user')).capitalize()}: {text.strip()}")
+        if paragraph := transcript_paragraph(str(message.get("role", "user")), text):
+            turns.append(paragraph)
     return "\n\n".join(turns)
 
 
-class _Sentence(NamedTuple):  # a tuple: cheap to make by the ten thousand
-    index: int
-    speaker: str | None
-    turn: int
-    text: str
-    words: frozenset[str]
-    specifics: int  # numbers and capitalised words inside the sentence: names, dates, amounts
+class _Sentences(NamedTuple):
+    """The transcript's sentences as parallel columns, one entry per sentence in order.
 
+    Columns rather than an object per sentence: a long transcript has tens of thousands of
+    sentences, and most steps here are one pass over a column.
+    """
 
-def _turns(transcript: str) -> list[tuple[str | None, str]]:
-    """Split a transcript into (speaker, text) turns; unlabelled lines continue the last turn."""
-    turns: list[tuple[str | None, list[str]]] = []
-    for line in transcript.splitlines():
-        match = _SPEAKER_LINE.match(line)
-        if match:
-            turns.append((match.group(1).capitalize(), [match.group(2)]))
-        elif turns:
-            turns[-1][1].append(line)
-        elif line.strip():
-            turns.append((None, [line]))
-    return [(speaker, "\n".join(lines)) for speaker, lines in turns]
+    speakers: list[str | None]
+    turns: list[int]
+    texts: list[str]  # as shown in a summary: whitespace collapsed, clipped
+    words: list[frozenset[str]]  # content words, lowercased
+    specifics: list[int]  # numbers and capitalised words inside the sentence: names, dates…
+    lengths: list[int]  # words as shown, for the gain per word
 
 
 def _clip(text: str, limit: int) -> str:
@@ -90,94 +94,165 @@ def _clip(text: str, limit: int) -> str:
     return text[: limit - 1].rsplit(" ", 1)[0].rstrip(",;:") + "…"
 
 
-def _sentences(transcript: str) -> list[_Sentence]:
-    sentences = []
-    for turn, (speaker, text) in enumerate(_turns(transcript)):
-        for raw in _SENTENCE_END.split(text):
-            sentence = " ".join(raw.split())
-            if not sentence:
+def _split(transcript: str) -> tuple[list[str | None], list[int], list[str]]:
+    """Speaker, turn and text of each sentence, whitespace collapsed.
+
+    A ``Speaker:`` line starts a turn and unlabelled lines continue it. Sentences never span
+    lines, so each line is collapsed once and cut at the spaces after sentence-ending marks.
+    """
+    speakers: list[str | None] = []
+    turns: list[int] = []
+    texts: list[str] = []
+    speaker: str | None = None
+    turn = -1
+    for line in transcript.splitlines():
+        flat = " ".join(line.split())
+        if not flat:
+            continue
+        if match := _SPEAKER_LINE.match(flat):
+            speaker, turn = match.group(1).capitalize(), turn + 1
+            flat = flat[match.end() :]
+            if not flat:
                 continue
-            counted = _QUOTED.sub(" ", sentence) if speaker == "Assistant" else sentence
-            tokens = _WORD.findall(counted)
-            lowered = _WORD.findall(counted.lower())
-            words = frozenset(
-                {t for t in lowered if len(t) > 2 or t.isdigit()}.difference(STOPWORDS)
-            )
-            specifics = len(
-                [
-                    t
-                    for t, low in zip(tokens[1:], lowered[1:], strict=False)
-                    if (t[0].isupper() or t[0].isdigit()) and low not in STOPWORDS
-                ]
-            )
-            sentences.append(
-                _Sentence(
-                    len(sentences),
-                    speaker,
-                    turn,
-                    _clip(sentence, MAX_SENTENCE_CHARS),
-                    words,
-                    specifics,
-                )
-            )
-    return sentences
+        elif turn < 0:
+            turn = 0  # text before any speaker label: a turn of its own
+        parts = _SENTENCE_END.split(flat)
+        texts += parts
+        turns += [turn] * len(parts)
+        speakers += [speaker] * len(parts)
+    return speakers, turns, texts
 
 
-def _cost(s: _Sentence) -> int:
-    """Characters a sentence adds to the summary, counting its speaker label as if it were alone."""
-    return len(s.text) + 1 + (len(s.speaker) + 2 if s.speaker else 0)
+def _vocabulary(tokens: set[str]) -> tuple[dict[str, str], set[str]]:
+    """Which tokens are content words (and the word each stands for), and which are specific."""
+    content: dict[str, str] = {}
+    specific: set[str] = set()
+    for token in tokens:
+        word = token.lower()
+        if word in STOPWORDS:
+            continue
+        if len(word) > 2 or word.isdigit():
+            content[token] = word
+        if token[0].isupper() or token[0].isdigit():
+            specific.add(token)
+    return content, specific
 
 
-def _select(sentences: list[_Sentence], max_chars: int) -> list[_Sentence]:
+def _tokenize(texts: list[str]) -> list[list[str]]:
+    """``_WORD.findall`` of each text, mostly without running the regex.
+
+    Turning ASCII punctuation into spaces changes no word (a word never contains any, and the
+    apostrophe is kept), after which a text whose pieces are all letters and digits is simply
+    its pieces. Only the other texts (apostrophes, other punctuation) need the regex. The
+    translation is one pass over all the texts, done on UTF-8 bytes where it is fast for any
+    script; other bytes are left as they are.
+    """
+    if not texts:
+        return []
+    plain = (
+        "\n".join(texts)  # texts are sentences: whitespace collapsed, no line breaks
+        .encode("utf-8", "surrogatepass")
+        .translate(_ASCII_PUNCTUATION_TO_SPACE)
+        .decode("utf-8", "surrogatepass")
+        .split("\n")
+    )
+    return [
+        pieces if "".join(pieces).isalnum() else _WORD.findall(text)
+        for text, pieces in zip(texts, map(str.split, plain), strict=True)
+    ]
+
+
+def _sentences(transcript: str) -> _Sentences:
+    """The transcript's sentences with their content words.
+
+    Each distinct sentence is tokenized once and each distinct token classified once, because
+    conversations repeat themselves (the builtin model's replies, greetings, recurring phrases).
+    Quoted text in an assistant's sentence is not counted. The first word of a sentence is
+    capitalised anyway, so it is never counted as specific.
+    """
+    speakers, turns, texts = _split(transcript)
+    counted = [
+        _QUOTED.sub(" ", text) if speaker == "Assistant" else text
+        for speaker, text in zip(speakers, texts, strict=True)
+    ]
+    distinct = list(dict.fromkeys(counted))
+    tokens = dict(zip(distinct, _tokenize(distinct), strict=True))
+    content, specific = _vocabulary(set().union(*tokens.values()))
+    words = {
+        text: frozenset(filter(None, map(content.get, found))) for text, found in tokens.items()
+    }
+    specifics = {text: sum(map(specific.__contains__, found[1:])) for text, found in tokens.items()}
+    shown = [
+        text if len(text) <= MAX_SENTENCE_CHARS else _clip(text, MAX_SENTENCE_CHARS)
+        for text in texts
+    ]
+    return _Sentences(
+        speakers,
+        turns,
+        shown,
+        list(map(words.__getitem__, counted)),
+        list(map(specifics.__getitem__, counted)),
+        list(map(len, map(str.split, shown))),
+    )
+
+
+def _select(sentences: _Sentences, max_chars: int) -> list[int]:
     """Greedy coverage: repeatedly take the sentence adding the most new weighted content.
 
     Evaluated lazily (a heap of gains that can only shrink as coverage grows), which picks the
     same sentences as the plain greedy loop in about n log n instead of n times the picks.
+    A word's weight drops to zero once a chosen sentence covers it, so a gain is a sum over the
+    sentence's words, taken with ``fsum``: exact, so it never depends on the order of a set
+    (which varies with string hashing from one process to the next) and the same transcript
+    always gives the same summary. Returns the chosen sentences' indices, in order.
     """
-    frequency = Counter(w for s in sentences for w in s.words)
+    words, specifics = sentences.words, sentences.specifics
+    frequency = Counter(chain.from_iterable(words))
     weight = {w: 1.0 + math.log(n) for w, n in frequency.items()}
-    covered: set[str] = set()
-
-    def gain(s: _Sentence) -> float:
-        new = s.words - covered
-        return (sum(weight[w] for w in new) + 0.5 * s.specifics * bool(new)) / math.sqrt(
-            len(s.text.split())
-        )
-
+    bonus = [0.5 * n for n in specifics]
+    roots = list(map(math.sqrt, sentences.lengths))
+    costs = [
+        len(text) + 1 + (len(speaker) + 2 if speaker else 0)  # its label as if it were alone
+        for speaker, text in zip(sentences.speakers, sentences.texts, strict=True)
+    ]
     heap = [
-        (-gain(s), s.index, s) for s in sentences if len(s.words) >= 2 or (s.words and s.specifics)
+        (-((fsum(map(weight.__getitem__, w)) + bonus[i]) / roots[i]), i)
+        for i, w in enumerate(words)
+        if len(w) >= 2 or (w and specifics[i])
     ]
     heapq.heapify(heap)
-    chosen: list[_Sentence] = []
+    chosen: list[int] = []
     used = 0
     floor = 0.0
     while heap:
-        stale, _, s = heapq.heappop(heap)
+        stale, i = heapq.heappop(heap)
         if -stale <= floor:
             break  # no gain can grow back above the floor
-        if used + _cost(s) > max_chars + 1:
+        if used + costs[i] > max_chars + 1:
             continue  # never fits again: the summary only gets longer
-        current = gain(s)
-        if heap and current < -heap[0][0]:
-            heapq.heappush(heap, (-current, s.index, s))
-            continue
+        new = fsum(map(weight.__getitem__, words[i]))
+        current = (new + bonus[i] * (new > 0)) / roots[i]
         if current <= floor:
+            continue  # and never will be again
+        if heap and current < -heap[0][0]:
+            heapq.heappush(heap, (-current, i))
             continue
         floor = floor or current * MIN_RELATIVE_GAIN
-        chosen.append(s)
-        covered |= s.words
-        used += _cost(s)
-    return sorted(chosen, key=lambda s: s.index)
+        chosen.append(i)
+        weight.update(dict.fromkeys(words[i], 0.0))
+        used += costs[i]
+    return sorted(chosen)
 
 
-def _render(sentences: list[_Sentence]) -> str:
+def _render(sentences: _Sentences, chosen: list[int]) -> str:
     """One line per turn, ``Speaker: sentence sentence``, in the transcript's order."""
     lines: list[tuple[int, str | None, list[str]]] = []
-    for s in sentences:
-        if lines and lines[-1][0] == s.turn:
-            lines[-1][2].append(s.text)
+    for i in chosen:
+        turn = sentences.turns[i]
+        if lines and lines[-1][0] == turn:
+            lines[-1][2].append(sentences.texts[i])
         else:
-            lines.append((s.turn, s.speaker, [s.text]))
+            lines.append((turn, sentences.speakers[i], [sentences.texts[i]]))
     return "\n".join(
         f"{speaker}: {' '.join(texts)}" if speaker else " ".join(texts)
         for _, speaker, texts in lines
@@ -193,9 +268,7 @@ def extractive_summary(transcript: str, *, max_chars: int = DEFAULT_SUMMARY_CHAR
     sentences = _sentences(transcript)
     chosen = _select(sentences, max_chars)
     if chosen:
-        return _render(chosen)
-    if sentences:
-        first = sentences[0]
-        line = f"{first.speaker}: {first.text}" if first.speaker else first.text
-        return _clip(line, max_chars)
+        return _render(sentences, chosen)
+    if sentences.texts:
+        return _clip(_render(sentences, [0]), max_chars)
     return "Nothing was said in the summarized part of the conversation."

@@ -151,7 +151,7 @@ class MessageStore:
     async def in_context(self, conversation_id: str) -> list[sqlite3.Row]:
         """The messages the model sees on the next turn, oldest first (the columns it needs)."""
         return await self.db.fetchall(
-            "SELECT id, ord, message_type, content, extra FROM messages"
+            "SELECT ord, message_type, content, extra FROM messages"
             " WHERE conversation_id = ? AND in_context = 1 ORDER BY ord",
             (conversation_id,),
         )

@@ -1,0 +1,198 @@
+"""Invariants behind the fast paths of compaction and of the builtin model's summary.
+
+Compaction flags the replaced messages with one ranged update, finds the sliding window's cut
+without grouping the whole context into turns, and the extractive summary tokenizes most
+sentences without its word regex and sums gains exactly. Each must give what the plain way
+gives.
+"""
+
+import math
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from backend import compaction
+from backend.errors import NothingToCompact
+from backend.llm import BuiltinProvider, ResolvedModel
+from backend.llm.summary import _WORD, _tokenize
+from backend.store import NewMessage, Store
+from shared_schema import CompactionSettings
+
+ROOT = Path(__file__).resolve().parents[2]
+MODEL = ResolvedModel(
+    provider=BuiltinProvider(),
+    model_name="echo",
+    handle="builtin/echo",
+    context_window=8192,
+    endpoint_type="builtin",
+    endpoint=None,
+    configured=True,
+)
+# Plain turns mostly, with summaries (which start a turn) and tool steps (which never do).
+KINDS = [
+    *["user_message", "assistant_message"] * 3,
+    "summary_message",
+    "tool_call_message",
+    "tool_return_message",
+]
+
+
+def conversation_messages(turns: int) -> list[NewMessage]:
+    messages = [NewMessage("system_message", "You are helpful.")]
+    for i in range(turns):
+        messages.append(NewMessage("user_message", f"Turn {i}: my number is {i * 13}."))
+        if i % 3 == 0:
+            messages.append(NewMessage("tool_call_message", extra={"name": "lookup"}))
+            messages.append(NewMessage("tool_return_message", f"Found {i}."))
+        messages.append(NewMessage("assistant_message", f"Noted number {i * 13} for turn {i}."))
+    return messages
+
+
+async def context_flags(store: Store, conversation_id: str) -> list[tuple[str, int]]:
+    rows = await store.db.fetchall(
+        "SELECT message_type, in_context FROM messages WHERE conversation_id = ? ORDER BY ord",
+        (conversation_id,),
+    )
+    return [(row["message_type"], row["in_context"]) for row in rows]
+
+
+async def test_ranged_update_flags_exactly_the_replaced_messages(tmp_path: Path) -> None:
+    store = Store(tmp_path / "chinwag.db")
+    await store.open()
+    try:
+        agent = await store.agents.create(
+            name="a",
+            model="builtin/echo",
+            embedding=None,
+            system="You are helpful.",
+            agent_type="letta_v1_agent",
+            tags=[],
+            blocks=[],
+        )
+        # Both conversations use the same ord values: the range must stay in its conversation.
+        ids = []
+        for _ in range(2):
+            conversation = await store.conversations.create(agent["id"], None)
+            async with store.db.transaction() as tx:
+                await store.messages.append(tx, conversation["id"], conversation_messages(12))
+            ids.append(conversation["id"])
+        target, other = ids
+        other_before = await context_flags(store, other)
+        rows = await store.messages.in_context(target)
+        replaced = compaction.choose_replaced(
+            rows, CompactionSettings(sliding_window_percentage=0.5)
+        )
+
+        await compaction.compact(
+            store, target, MODEL, CompactionSettings(sliding_window_percentage=0.5)
+        )
+
+        kept = rows[1 + len(replaced) :]
+        after = await store.messages.in_context(target)
+        assert [r["message_type"] for r in after[:2]] == ["system_message", "summary_message"]
+        assert [r["ord"] for r in after[2:]] == [r["ord"] for r in kept]
+        flags = await context_flags(store, target)
+        assert flags[1 : 1 + len(replaced)] == [(r["message_type"], 0) for r in replaced]
+        assert await context_flags(store, other) == other_before
+
+        # A second compaction takes the first summary out of the context along with the rest.
+        await compaction.compact(store, target, MODEL, CompactionSettings(mode="all"))
+
+        flags = await context_flags(store, target)
+        in_context = [kind for kind, flag in flags if flag]
+        assert in_context == ["system_message", "summary_message"]
+        assert flags[-1] == ("summary_message", 1)
+        assert [kind for kind, _ in flags].count("summary_message") == 2
+        assert await context_flags(store, other) == other_before
+    finally:
+        await store.close()
+
+
+def whole_turn_cut(kinds: list[str], percentage: float) -> int:
+    """The sliding window's cut by grouping every message into whole turns, the plain way."""
+    turns: list[list[str]] = []
+    for kind in kinds:
+        if not turns or kind in compaction.TURN_STARTS:
+            turns.append([kind])
+        else:
+            turns[-1].append(kind)
+    target = math.ceil(percentage * len(kinds))
+    taken = count = 0
+    while taken < len(turns) - 1 and (count < target or count < 2):
+        count += len(turns[taken])
+        taken += 1
+    return count
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_sliding_window_cut_matches_grouping_into_whole_turns(seed: int) -> None:
+    rng = random.Random(seed)
+    for _ in range(400):
+        kinds = ["system_message"] if rng.random() < 0.7 else []
+        kinds += [rng.choice(KINDS) for _ in range(rng.randint(0, 25))]
+        rows = [{"message_type": kind, "ord": i} for i, kind in enumerate(kinds)]
+        percentage = rng.choice([0.01, 0.3, 0.5, 0.99, rng.uniform(0.01, 0.99)])
+        body = kinds[1:] if kinds[:1] == ["system_message"] else kinds
+        expected = whole_turn_cut(body, percentage)
+        settings = CompactionSettings(sliding_window_percentage=percentage)
+        if expected < 2:
+            with pytest.raises(NothingToCompact):
+                compaction.choose_replaced(rows, settings)
+        else:
+            replaced = compaction.choose_replaced(rows, settings)
+            assert [r["message_type"] for r in replaced] == body[:expected]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "Plain words and 42 numbers",
+        "Punctuation, (brackets) [and] {braces}; semi: colon! query? done.",
+        "don't it's rock'n'roll 'quoted' trailing' ’tis cats’ x_y __init__",
+        "Zürich straße Жук 中文 ½ Ⅻ ٣ e\u0301 İstanbul ΟΔΟΣ",
+        "“Curly” quotes — dashes – and… ellipses",
+        "tabs\tand\u00a0non-breaking\u2003spaces",
+        "control\x00chars\x1fand\x7fdelete",
+        "lone \ud800 surrogate",
+        "emoji 😀 mixed",
+    ],
+)
+def test_tokenizing_without_the_regex_gives_the_regex_words(text: str) -> None:
+    texts = [text, "Simple sentence here", text.upper()]
+    assert _tokenize(texts) == [_WORD.findall(t) for t in texts]
+
+
+SUMMARY_IN_A_PROCESS = """
+from backend.llm import extractive_summary
+TOPICS = ["the garden", "a train to Lyon", "the quarterly budget", "Miso the cat",
+          "tomato soup", "the roof repair", "a birthday on 12 March", "learning Rust",
+          "the blue bicycle"]
+lines = []
+for i in range(200):
+    topic = TOPICS[i % len(TOPICS)]
+    speaker = "User" if i % 2 == 0 else "Assistant"
+    lines.append(f"{speaker}: Note {i}: about {topic}, item {i * 7 % 101} matters. "
+                 f"We agreed to revisit {topic} on day {i % 28 + 1}.")
+print(extractive_summary("\\n\\n".join(lines)))
+"""
+
+
+def test_the_summary_is_the_same_in_every_process() -> None:
+    """String hashing differs between processes; near-equal gains must not depend on it."""
+    summaries = {
+        subprocess.run(
+            [sys.executable, "-c", SUMMARY_IN_A_PROCESS],
+            cwd=ROOT,
+            env={"PYTHONHASHSEED": str(seed), "PYTHONPATH": str(ROOT)},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for seed in range(5)
+    }
+    assert len(summaries) == 1
+    assert next(iter(summaries)).strip()

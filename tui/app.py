@@ -235,6 +235,7 @@ class ChinwagApp(App):
     def _agent_chosen(self, event: AgentList.Chosen) -> None:
         if self.agent is None or self.agent.id != event.agent.id:
             self.agent = event.agent
+            self.conversation = None
             self.status.model = event.agent.model or ""
             self.load_conversations()
 
@@ -250,6 +251,8 @@ class ChinwagApp(App):
             return
         if self.agent is not agent:
             return
+        if not items and self.conversation is not None:
+            return  # a first message started a conversation meanwhile; its own reload follows
         select = select or self.settings.conversation_id
         self.conversations.set_conversations(items, select=select)
         if not items:
@@ -383,12 +386,13 @@ class ChinwagApp(App):
     @on(Composer.Submitted)
     def _submitted(self, event: Composer.Submitted) -> None:
         if self.streaming:
+            self.composer.restore(event.text)
             self.notify("A reply is still streaming: esc cancels it.", severity="warning")
             return
         if self.agent is None:
+            self.composer.restore(event.text)
             self.notify("Create or pick an agent first (n in the agents pane).")
             return
-        self.composer.clear()
         self.run_turn(event.text)
 
     @work(exclusive=True, group="run")

@@ -38,3 +38,26 @@ def screen_text(pilot: Pilot) -> str:
 
 async def run_in_thread(func: Callable[[], object]) -> object:
     return await asyncio.to_thread(func)
+
+
+def type_burst(pilot: Pilot, *keys: str) -> None:
+    """Deliver keys the way a terminal does when someone types (or pastes) fast: all queued at
+    once, without waiting for the app to handle one before the next arrives."""
+    import unicodedata
+
+    from textual import events
+    from textual.keys import REPLACED_KEYS, _character_to_key, _get_unicode_name_from_key
+
+    app = pilot.app
+    assert app._driver is not None
+    for key in keys:
+        if len(key) == 1 and not key.isalnum():
+            key = _character_to_key(key)
+        original = REPLACED_KEYS.get(key, key)
+        try:
+            char: str | None = unicodedata.lookup(_get_unicode_name_from_key(original))
+        except KeyError:
+            char = key if len(key) == 1 else None
+        event = events.Key(key, char)
+        event.set_sender(app)
+        app._driver.send_message(event)

@@ -28,14 +28,23 @@ class Composer(TextArea):
         self.placeholder = "Message…  (enter: send · ctrl+j: new line)"
 
     def action_submit(self) -> None:
+        # ``enter`` is a priority binding, so the app runs this as soon as the key arrives,
+        # while keys typed just before it may still wait in this widget's queue. Read the draft
+        # after them, or a fast typist (or a paste) would send a truncated message.
+        self.call_later(self._submit_now)
+
+    def _submit_now(self) -> None:
         text = self.text.strip()
         if text:
+            self.clear()
             self.post_message(self.Submitted(text))
 
     def action_newline(self) -> None:
         self.insert("\n")
 
     def restore(self, text: str) -> None:
-        """Put a draft back (e.g. after the server said the conversation is busy)."""
-        self.text = text
+        """Put a draft back (e.g. after the server said the conversation is busy), ahead of
+        anything typed since."""
+        typed = self.text
+        self.text = f"{text}\n{typed}" if typed.strip() else text
         self.move_cursor(self.document.end)

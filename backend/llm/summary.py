@@ -21,6 +21,7 @@ from backend.llm.tokens import message_text
 
 SPEAKERS = ("user", "assistant", "system", "tool", "summary", "human", "ai")
 _SPEAKER_LINE = re.compile(r"\s*(" + "|".join(SPEAKERS) + r")\s*:\s?", re.IGNORECASE)
+_LABELS = frozenset(speaker.capitalize() for speaker in SPEAKERS)
 # In whitespace-collapsed text: the space after a sentence's closing mark (and quote or bracket).
 # The leading literal space lets the regex engine skip straight to candidate positions.
 _SENTENCE_END = re.compile(r" (?<=[.!?…] )| (?<=[.!?…][\"”’')\]] )")
@@ -109,13 +110,15 @@ def _split(transcript: str) -> tuple[list[str | None], list[int], list[str]]:
         flat = " ".join(line.split())
         if not flat:
             continue
-        if match := _SPEAKER_LINE.match(flat):
-            speaker, turn = match.group(1).capitalize(), turn + 1
-            flat = flat[match.end() :]
-            if not flat:
-                continue
+        label, _, rest = flat.partition(": ")
+        if label in _LABELS:  # as ``transcript_paragraph`` writes them: no regex needed
+            speaker, turn, flat = label, turn + 1, rest
+        elif match := _SPEAKER_LINE.match(flat):
+            speaker, turn, flat = match.group(1).capitalize(), turn + 1, flat[match.end() :]
         elif turn < 0:
             turn = 0  # text before any speaker label: a turn of its own
+        if not flat:
+            continue
         parts = _SENTENCE_END.split(flat)
         texts += parts
         turns += [turn] * len(parts)
@@ -172,7 +175,7 @@ def _sentences(transcript: str) -> _Sentences:
     """
     speakers, turns, texts = _split(transcript)
     counted = [
-        _QUOTED.sub(" ", text) if speaker == "Assistant" else text
+        _QUOTED.sub(" ", text) if speaker == "Assistant" and ('"' in text or "“" in text) else text
         for speaker, text in zip(speakers, texts, strict=True)
     ]
     distinct = list(dict.fromkeys(counted))
@@ -192,7 +195,7 @@ def _sentences(transcript: str) -> _Sentences:
         shown,
         list(map(words.__getitem__, counted)),
         list(map(specifics.__getitem__, counted)),
-        list(map(len, map(str.split, shown))),
+        [text.count(" ") + 1 for text in shown],  # collapsed: one space between words
     )
 
 

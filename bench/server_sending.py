@@ -38,9 +38,11 @@ from bench.common import BenchServer, Row, Stats, machine, print_table, workspac
 
 OVERHEAD_P50_MS = 15.0
 CONCURRENT_WALL_S = 1.5
-# "Flat": each of the server's two SQLite connections may fill its default 2 MiB page cache
-# as the database grows, so a few MB of early growth is bounded, not a leak.
-RSS_FLAT_MB = 5.0
+# "Flat": each of the server's two SQLite connections fills its default 2 MiB page cache over
+# the first ~1,000 sends (random-id index inserts touch pages all over), so up to ~4 MiB of
+# growth is bounded, not a leak; the rest of the margin is allocator noise. A leak of 7 KB per
+# send would exceed it; run with --leak-sends 5000 to see the growth level off.
+RSS_FLAT_MB = 6.0
 CONTEXT_WINDOW = 1_000_000
 # The builtin model's own default; the config key is passed too, but today's registry ignores it.
 WORDS_PER_DELTA = BuiltinProvider().words_per_delta
@@ -203,7 +205,7 @@ async def concurrency(
 
 async def leak(server: BenchServer, sends: int, per_conversation: int) -> list[Row]:
     """(c) ``sends`` sequential sends; RSS after 100, 500 and ``sends`` of them."""
-    checkpoints = sorted({c for c in (100, 500, sends) if c <= sends})
+    checkpoints = sorted({c for c in (100, 500, 1000, sends) if c <= sends})
     bench = await Bench.open(server)
     rss = {0: server.rss_mb()}
     times: list[float] = []
@@ -219,20 +221,26 @@ async def leak(server: BenchServer, sends: int, per_conversation: int) -> list[R
     finally:
         await bench.aclose()
     elapsed = time.perf_counter() - started
-    rows = [
-        Row(f"(c) server RSS after {n:,} sends", f"{mb:.1f} MB") for n, mb in sorted(rss.items())
-    ]
-    first, last = checkpoints[0], checkpoints[-1]
-    growth = rss[last] - rss[first]
-    per_send_kb = growth * 1024 / max(1, last - first)
-    rows.append(
-        Row(
-            f"(c) RSS growth from {first:,} to {last:,} sends",
-            f"{growth:+.1f} MB ({per_send_kb:+.2f} KB/send)",
-            f"≤ {RSS_FLAT_MB:g} MB (flat)",
-            growth <= RSS_FLAT_MB,
+    rows, previous = [], rss[0]
+    for n, mb in sorted(rss.items()):
+        rows.append(Row(f"(c) server RSS after {n:,} sends", f"{mb:.1f} MB ({mb - previous:+.1f})"))
+        previous = mb
+    # The target is the issue's: 1,000 sends. Longer runs show whether growth levels off.
+    first = checkpoints[0]
+    spans = [(first, max(c for c in checkpoints if c <= 1000), True)]
+    if sends > 1000:
+        spans.append((1000, sends, False))
+    for start, end, judged in spans:
+        growth = rss[end] - rss[start]
+        per_send_kb = growth * 1024 / max(1, end - start)
+        rows.append(
+            Row(
+                f"(c) RSS growth from {start:,} to {end:,} sends",
+                f"{growth:+.1f} MB ({per_send_kb:+.2f} KB/send)",
+                f"≤ {RSS_FLAT_MB:g} MB (flat)" if judged else "",
+                growth <= RSS_FLAT_MB if judged else None,
+            )
         )
-    )
     window = min(100, sends)
     rows += [
         Row(f"(c)   send→[DONE], first {window} sends", str(Stats.of(times[:window]))),

@@ -286,7 +286,9 @@ def _models(table: Mapping[str, Any], name: str, default: tuple[str, ...]) -> tu
 def _builtin_entry(table: Mapping[str, Any]) -> _Entry:
     window = int(_number(table, "context_window", "builtin", BUILTIN_CONTEXT_WINDOW))
     provider = BuiltinProvider(
-        context_window=window, delta_delay=_number(table, "delta_delay", "builtin", 0.0)
+        context_window=window,
+        delta_delay=_number(table, "delta_delay", "builtin", 0.0),
+        words_per_delta=int(_number(table, "words_per_delta", "builtin", 3)),
     )
     # Letta's schema has a closed list of endpoint types; the builtin model speaks the
     # OpenAI chat shape, so it reports "openai" rather than breaking strict clients.

@@ -103,12 +103,14 @@ class RunManager:
 
     async def _sweep(self) -> None:
         """Fail runs whose holder died (any process) and forget old chunk logs."""
+        pruned_until = ""  # the first sweep after a start looks at every ended run once
         while True:
             await asyncio.sleep(SWEEP_SECONDS)
             try:
                 await fail_orphaned_runs(self.store.db)
                 cutoff = (datetime.now(UTC) - CHUNK_RETENTION).isoformat()
-                await self.store.runs.prune_chunks(cutoff)
+                await self.store.runs.prune_chunks(pruned_until, cutoff)
+                pruned_until = cutoff
             except Exception:
                 log.exception("housekeeping failed; will retry")
 

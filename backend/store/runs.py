@@ -71,11 +71,15 @@ class RunStore:
         )
         return [json.loads(r["data"]) for r in rows]
 
-    async def prune_chunks(self, older_than_iso: str) -> None:
-        """Forget the chunk logs of runs that ended before ``older_than_iso``."""
+    async def prune_chunks(self, ended_from_iso: str, ended_before_iso: str) -> None:
+        """Forget the chunk logs of runs that ended in ``[ended_from, ended_before)``.
+
+        The caller passes its previous cutoff as ``ended_from``, so each sweep looks only at
+        the runs that expired since the last one, however long the history grows.
+        """
         async with self.db.transaction() as tx:
             await tx.execute(
                 "DELETE FROM run_chunks WHERE run_id IN (SELECT id FROM runs WHERE"
-                " completed_at IS NOT NULL AND completed_at < ?)",
-                (older_than_iso,),
+                " completed_at >= ? AND completed_at < ?)",
+                (ended_from_iso, ended_before_iso),
             )

@@ -95,4 +95,8 @@ MIGRATIONS: list[str] = [
         expires_at REAL NOT NULL
     );
     """,
+    # 2: pruning old chunk logs looks runs up by when they ended.
+    """
+    CREATE INDEX runs_completed ON runs(completed_at);
+    """,
 ]

@@ -10,7 +10,7 @@ import re
 from collections.abc import Iterable
 from typing import Any, ClassVar
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
@@ -34,6 +34,7 @@ from tui.screens.dialogs import (
     ConfirmDialog,
     ConnectionErrorScreen,
     ContextFigures,
+    KeysFirst,
     NewAgent,
     NewAgentDialog,
     TextDialog,
@@ -75,11 +76,13 @@ class MainScreen(Screen):
     """The three panes. Global keys live here so dialogs on top do not receive them."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("f1", "app.help", "Help", id="app.help"),
+        Binding("f1", "app.help", "Help", id="app.help", priority=True),
         Binding("ctrl+k", "app.compact", "Compact", id="app.compact", priority=True),
         Binding("escape", "app.cancel", "Cancel reply", id="app.cancel"),
         Binding("ctrl+o", "app.attach", "Attach", id="app.attach", priority=True),
-        Binding("ctrl+n", "app.new_conversation", "New conv.", id="app.new_conversation"),
+        Binding(
+            "ctrl+n", "app.new_conversation", "New conv.", id="app.new_conversation", priority=True
+        ),
         Binding("ctrl+g", "app.toggle_compacted", "History", id="app.toggle_compacted"),
         Binding("ctrl+r", "app.refresh", "Refresh", id="app.refresh", show=False),
     ]
@@ -140,6 +143,16 @@ class ChinwagApp(App):
 
     def on_mount(self) -> None:
         self.theme_changed_signal.subscribe(self, self._save_theme)
+
+    async def on_event(self, event: events.Event) -> None:
+        # Keys typed right after a dialog was pushed, before it has mounted and focused its
+        # first field, go to that dialog (in order) instead of nowhere.
+        if isinstance(event, events.Key) and not event.is_forwarded and self.screen_stack:
+            screen = self.screen
+            if isinstance(screen, KeysFirst) and not screen.ready:
+                screen.early_key(event)
+                return
+        await super().on_event(event)
 
     def start(self) -> None:
         """Called by the main screen once its widgets exist."""
@@ -571,19 +584,35 @@ class ChinwagApp(App):
 
     # -- agents and conversations ---------------------------------------------------------
 
-    @work(exclusive=True, group="dialog")
-    async def action_new_agent(self) -> None:
+    def action_new_agent(self) -> None:
+        """Open the dialog at once (keys typed next go to it); the models fill in when known."""
         if self.client is None:
             return
+        dialog = NewAgentDialog(self.models, cursor_blink=self.settings.cursor_blink)
+        dialog.focus_after = self.composer
+
+        def created(result: NewAgent | None) -> None:
+            if result is not None:
+                self.create_agent(result)
+
+        self.push_screen(dialog, created)
+        if not self.models:
+            self.load_models(dialog)
+
+    @work(group="models")
+    async def load_models(self, dialog: NewAgentDialog) -> None:
+        assert self.client is not None
         try:
             self.models = await self.client.list_models()
         except ClientError as exc:
             self._error(exc)
             return
-        dialog = NewAgentDialog(self.models, cursor_blink=self.settings.cursor_blink)
-        result: NewAgent | None = await self.push_screen_wait(dialog)
-        if result is None:
-            return
+        if dialog.is_attached:
+            dialog.set_models(self.models)
+
+    @work(exclusive=True, group="dialog")
+    async def create_agent(self, result: NewAgent) -> None:
+        assert self.client is not None
         try:
             agent = await self.client.create_agent(
                 result.name, result.model, persona=result.persona, human=result.human
@@ -593,7 +622,6 @@ class ChinwagApp(App):
             self._error(exc)
             return
         self.agents.set_agents(agents, select=agent.id)
-        self._focus_composer_after_dialog()
 
     @work(exclusive=True, group="dialog")
     async def action_agent_details(self) -> None:
@@ -624,14 +652,19 @@ class ChinwagApp(App):
         self.agents.set_agents(agents, select=agent.id)
         self.notify(f"Saved agent {agent.name}.")
 
-    @work(exclusive=True, group="dialog")
-    async def action_delete_agent(self) -> None:
-        agent, client = self.agent, self.client
-        if agent is None or client is None:
+    def action_delete_agent(self) -> None:
+        agent = self.agent
+        if agent is None or self.client is None:
             return
         question = f"Delete agent “{agent.name}” with all its conversations and messages?"
-        if not await self.push_screen_wait(ConfirmDialog("Delete agent", question)):
-            return
+        self.push_screen(
+            ConfirmDialog("Delete agent", question), lambda yes: yes and self.delete_agent(agent)
+        )
+
+    @work(exclusive=True, group="dialog")
+    async def delete_agent(self, agent: Agent) -> None:
+        client = self.client
+        assert client is not None
         try:
             await client.delete_agent(agent.id)
             agents = await client.list_agents()
@@ -643,10 +676,9 @@ class ChinwagApp(App):
         self.conversations.set_conversations([])
         self.agents.set_agents(agents)
 
-    @work(exclusive=True, group="dialog")
-    async def action_new_conversation(self) -> None:
-        agent, client = self.agent, self.client
-        if agent is None or client is None:
+    def action_new_conversation(self) -> None:
+        agent = self.agent
+        if agent is None or self.client is None:
             self.notify("Pick an agent first.")
             return
         dialog = TextDialog(
@@ -655,21 +687,25 @@ class ChinwagApp(App):
             ok="Create",
             cursor_blink=self.settings.cursor_blink,
         )
-        summary = await self.push_screen_wait(dialog)
-        if summary is None:
-            return
+        dialog.focus_after = self.composer
+        self.push_screen(
+            dialog, lambda summary: summary is not None and self.create_conversation(agent, summary)
+        )
+
+    @work(exclusive=True, group="dialog")
+    async def create_conversation(self, agent: Agent, summary: str) -> None:
+        client = self.client
+        assert client is not None
         try:
             conversation = await client.create_conversation(agent.id, summary or None)
         except ClientError as exc:
             self._error(exc)
             return
         self.load_conversations(select=conversation.id)
-        self._focus_composer_after_dialog()
 
-    @work(exclusive=True, group="dialog")
-    async def action_rename_conversation(self) -> None:
-        conversation, client = self.conversation, self.client
-        if conversation is None or client is None:
+    def action_rename_conversation(self) -> None:
+        conversation = self.conversation
+        if conversation is None or self.client is None:
             return
         dialog = TextDialog(
             "Rename conversation",
@@ -678,9 +714,14 @@ class ChinwagApp(App):
             ok="Rename",
             cursor_blink=self.settings.cursor_blink,
         )
-        summary = await self.push_screen_wait(dialog)
-        if not summary:
-            return
+        self.push_screen(
+            dialog, lambda summary: summary and self.rename_conversation(conversation, summary)
+        )
+
+    @work(exclusive=True, group="dialog")
+    async def rename_conversation(self, conversation: Conversation, summary: str) -> None:
+        client = self.client
+        assert client is not None
         try:
             renamed = await client.rename_conversation(conversation.id, summary)
         except ClientError as exc:
@@ -689,15 +730,21 @@ class ChinwagApp(App):
         self.conversation = renamed
         self.load_conversations(select=renamed.id)
 
-    @work(exclusive=True, group="dialog")
-    async def action_delete_conversation(self) -> None:
-        conversation, client = self.conversation, self.client
-        if conversation is None or client is None:
+    def action_delete_conversation(self) -> None:
+        conversation = self.conversation
+        if conversation is None or self.client is None:
             return
         name = conversation.summary or "this conversation"
         question = f"Delete “{name}” and all its messages?"
-        if not await self.push_screen_wait(ConfirmDialog("Delete conversation", question)):
-            return
+        self.push_screen(
+            ConfirmDialog("Delete conversation", question),
+            lambda yes: yes and self.delete_conversation(conversation),
+        )
+
+    @work(exclusive=True, group="dialog")
+    async def delete_conversation(self, conversation: Conversation) -> None:
+        client = self.client
+        assert client is not None
         try:
             await client.delete_conversation(conversation.id)
         except ClientError as exc:
@@ -798,10 +845,6 @@ class ChinwagApp(App):
     def streaming(self, value: bool) -> None:
         self._streaming = value
         self.refresh_bindings()
-
-    def _focus_composer_after_dialog(self) -> None:
-        # The screen under a dismissed dialog restores its old focus on resume; go after it.
-        self.call_after_refresh(self.composer.focus)
 
     def _set_activity(self, text: str) -> None:
         if self.screen_stack:  # workers are cancelled after the screens are gone at exit

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from textual.widgets import Input, TextArea
+
 from tests.servers import ServerThread
 from tests.tui.conftest import AppFactory
 from tests.tui.helpers import screen_text, type_burst, wait_for_workers, wait_until
 from tui.app import ChinwagApp
 from tui.client import ChinwagClient
+from tui.screens.dialogs import NewAgentDialog
 from tui.widgets.messages import LiveBlock, MessageBlock
 
 SIZE = (160, 45)
@@ -51,3 +54,78 @@ async def test_first_send_typed_fast_arrives_whole_and_shows_live(
         await api.aclose()
         sent = [m.content for m in page.messages if m.message_type == "user_message"]
         assert sent == [DRAFT]
+
+
+async def test_keys_after_new_agent_dialog_land_in_composer(
+    server: ServerThread, make_app: AppFactory
+) -> None:
+    app: ChinwagApp = make_app(server.url)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: "No agents yet" in screen_text(pilot), what="hint")
+        await wait_for_workers(pilot)
+        app.action_focus("agents")
+        # Everything typed at once: open the dialog, name the agent, create it, send a message.
+        type_burst(pilot, "n", *"quick", "enter")
+        await wait_until(pilot, lambda: len(app.agents.agents) == 1, what="the agent")
+        await wait_for_workers(pilot)
+        assert app.agents.agents[0].name == "quick"
+        assert app.focused is app.composer
+        type_burst(pilot, *DRAFT, "enter")
+        await wait_until(pilot, lambda: app.conversation is not None, what="a conversation")
+        await wait_until(pilot, lambda: not app.streaming, what="the reply")
+        await wait_for_workers(pilot)
+        user = [b.entry.text for b in app.query(MessageBlock) if b.entry.kind == "user"]
+        assert user == [DRAFT]
+
+
+async def test_dialog_takes_focus_as_soon_as_it_opens(
+    server: ServerThread, make_app: AppFactory
+) -> None:
+    await _agent_without_conversations(server.url)
+    app: ChinwagApp = make_app(server.url)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: app.agent is not None, what="the agent")
+        await wait_for_workers(pilot)
+        app.action_focus("conversations")
+        type_burst(pilot, "n", *"named", "enter")
+        await wait_until(
+            pilot,
+            lambda: [c.summary for c in app.conversations.conversations] == ["named"],
+            what="the conversation named in the dialog",
+        )
+        await wait_for_workers(pilot)
+        assert app.focused is app.composer
+
+
+async def test_new_agent_form_keys(server: ServerThread, make_app: AppFactory) -> None:
+    app: ChinwagApp = make_app(server.url)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: "No agents yet" in screen_text(pilot), what="hint")
+        await wait_for_workers(pilot)
+        app.action_focus("agents")
+        await pilot.press("n")
+        await wait_until(pilot, lambda: isinstance(app.screen, NewAgentDialog), what="dialog")
+        dialog = app.screen
+        assert "ctrl+s" in screen_text(pilot)
+        await pilot.press(*"tabby")
+        human = dialog.query_one("#human", TextArea)
+        human.focus()
+        await pilot.press(*"likes", "tab")
+        assert human.text == "likes"  # tab moved on, no tab character
+        assert app.focused is not human
+        # Tab from the Human field reaches the Create button; enter on it creates the agent.
+        assert app.focused is dialog.query_one("#ok")
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: len(app.agents.agents) == 1, what="the agent")
+        await wait_for_workers(pilot)
+        assert app.agents.agents[0].name == "tabby"
+
+        app.action_focus("agents")
+        await pilot.press("n")
+        await wait_until(pilot, lambda: isinstance(app.screen, NewAgentDialog), what="dialog")
+        app.screen.query_one("#name", Input).value = "saved-with-ctrl-s"
+        app.screen.query_one("#persona", TextArea).focus()
+        await pilot.press("ctrl+s")
+        await wait_until(pilot, lambda: len(app.agents.agents) == 2, what="the second agent")
+        await wait_for_workers(pilot)
+        assert "saved-with-ctrl-s" in [a.name for a in app.agents.agents]

@@ -49,7 +49,14 @@ def dialog_after(*keys: str, focus: str | None = None) -> Step:
             pilot.app.action_focus(focus)  # type: ignore[attr-defined]
         await pilot.press(*keys)
         await wait_until(pilot, lambda: len(pilot.app.screen_stack) > 1, what="a dialog")
-        await pilot.pause(0.1)
+        # Network work behind the dialog done (e.g. its model list); a worker waiting on the
+        # dialog's answer keeps running.
+        await wait_until(
+            pilot,
+            lambda: not [w for w in pilot.app.workers if w.is_running and w.group != "dialog"],
+            what="workers behind the dialog",
+        )
+        await pilot.pause()
         await pilot.wait_for_scheduled_animations()
 
     return run

@@ -8,11 +8,11 @@ from typing import ClassVar
 
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
-from textual.screen import ModalScreen
 from textual.widget import Widget
 from textual.widgets import Button, Footer, Label, Select, TextArea
 
 from shared_schema import Agent, ModelInfo
+from tui.screens.dialogs import KeysFirst
 
 
 @dataclass
@@ -27,7 +27,7 @@ class AgentChanges:
         return bool(self.model or self.system is not None or self.blocks)
 
 
-class AgentDetailScreen(ModalScreen[AgentChanges | None]):
+class AgentDetailScreen(KeysFirst):
     """``ctrl+s`` saves the edits, ``escape`` leaves without saving."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -50,14 +50,16 @@ class AgentDetailScreen(ModalScreen[AgentChanges | None]):
             yield Label("Model")
             yield Select(
                 [(h, h) for h in handles],
-                value=agent.model if agent.model in handles else Select.BLANK,
+                value=agent.model if agent.model in handles else Select.NULL,
                 id="model",
             )
             for block in self.blocks():
                 yield Label(f"Memory block: {block.label}  ({len(block.value)}/{block.limit})")
-                yield TextArea(block.value, id=f"block-{block.label}", classes="block")
+                yield TextArea(
+                    block.value, id=f"block-{block.label}", classes="block", tab_behavior="focus"
+                )
             yield Label("System prompt")
-            yield TextArea(agent.system, id="system", classes="system")
+            yield TextArea(agent.system, id="system", classes="system", tab_behavior="focus")
             yield Button("Save (ctrl+s)", variant="primary", id="save")
         yield Footer()
 

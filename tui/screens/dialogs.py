@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import ClassVar
 
+from textual import events
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
@@ -18,16 +19,55 @@ from textual.widgets import Button, Input, Label, RadioButton, RadioSet, Select,
 from shared_schema import ModelInfo
 
 
-class Dialog(ModalScreen):
-    """A centred box; ``escape`` cancels (dismisses with ``None``)."""
+class KeysFirst(ModalScreen):
+    """A modal screen that receives every key typed after it was pushed.
+
+    Between ``push_screen`` and the moment the screen's first widget takes the focus, the app
+    would hand keys to nobody; it gives them to :meth:`early_key` instead (see
+    ``ChinwagApp.on_event``) and the screen replays them, in order, once it is mounted. Set
+    ``focus_after`` to the widget the screen below should focus when this one is dismissed with
+    a result: it is focused before the screen below resumes, so keys typed next land there.
+    """
+
+    focus_after: Widget | None = None
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ready = False
+        self._early: list[events.Key] = []
+
+    def early_key(self, event: events.Key) -> None:
+        self._early.append(event)
+
+    def on_mount(self) -> None:
+        self.ready = True
+        target = self.focused or self
+        for event in self._early:
+            target._forward_event(events.Key(event.key, event.character))
+        self._early.clear()
+
+    def dismiss(self, result: object = None):  # type: ignore[no-untyped-def,override]
+        if result is not None and self.focus_after is not None and len(self.app.screen_stack) > 1:
+            below = self.app.screen_stack[-2]
+            if self.focus_after.screen is below and self.focus_after.focusable:
+                below.set_focus(self.focus_after)
+        return super().dismiss(result)
+
+
+class Dialog(KeysFirst):
+    """A centred box; ``ctrl+s`` submits the form, ``escape`` cancels (dismisses with ``None``)."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "cancel", "Cancel", id="dialog.cancel")
+        Binding("escape", "cancel", "Cancel", id="dialog.cancel"),
+        Binding("ctrl+s", "submit", "Submit", id="dialog.submit", priority=True),
     ]
     DEFAULT_CLASSES = "dialog"
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+    def action_submit(self) -> None:
+        self.submit()
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "cancel":
@@ -49,6 +89,10 @@ class Dialog(ModalScreen):
             classes="buttons",
         )
 
+    @staticmethod
+    def keys_hint(ok: str) -> Static:
+        return Static(f"ctrl+s: {ok.lower()} · tab: next field · esc: cancel", classes="hint")
+
 
 @dataclass
 class NewAgent:
@@ -66,25 +110,55 @@ class NewAgentDialog(Dialog):
         self.models = models
         self.cursor_blink = cursor_blink
 
+    @staticmethod
+    def _choices(models: list[ModelInfo]) -> tuple[list[tuple[str, str]], str | None]:
+        options = [(f"{m.handle}  ({m.context_window:,} tokens)", m.handle) for m in models]
+        default = next((m.handle for m in models if m.provider != "builtin"), None)
+        return options, default or (models[0].handle if models else None)
+
+    def set_models(self, models: list[ModelInfo]) -> None:
+        """Fill the model choice once ``GET /v1/models/`` answered (the dialog opens at once)."""
+        composed_without = not self.models
+        self.models = models
+        if self.ready and composed_without:
+            self._fill_models()
+
+    def _fill_models(self) -> None:
+        options, default = self._choices(self.models)
+        select = self.query_one("#model", Select)
+        select.set_options(options)
+        if default is not None:
+            select.value = default
+
     def compose(self) -> Iterable[Widget]:
-        options = [(f"{m.handle}  ({m.context_window:,} tokens)", m.handle) for m in self.models]
-        default = next((m.handle for m in self.models if m.provider != "builtin"), None)
-        default = default or (self.models[0].handle if self.models else None)
+        options, default = self._choices(self.models)
         with Vertical(classes="box"):
             yield Label("New agent", classes="title")
             yield Label("Name")
             yield Input(placeholder="my-agent", id="name", select_on_focus=False)
             yield Label("Model")
-            yield Select(options, value=default or Select.BLANK, id="model", allow_blank=False)
+            yield Select(
+                options,
+                value=default or Select.NULL,
+                id="model",
+                allow_blank=not options,
+                prompt="loading models…",
+            )
             yield Label("Persona")
-            yield TextArea("I am a helpful assistant.", id="persona", classes="short")
+            yield TextArea(
+                "I am a helpful assistant.", id="persona", classes="short", tab_behavior="focus"
+            )
             yield Label("Human")
-            yield TextArea("", id="human", classes="short")
+            yield TextArea("", id="human", classes="short", tab_behavior="focus")
             yield self.buttons("Create")
+            yield self.keys_hint("Create")
 
     def on_mount(self) -> None:
         for widget in self.query("Input, TextArea"):
             widget.cursor_blink = self.cursor_blink  # type: ignore[attr-defined]
+        select = self.query_one("#model", Select)
+        if self.models and select.is_blank():  # the models came between compose and mount
+            self._fill_models()
 
     def submit(self) -> None:
         name = self.query_one("#name", Input).value.strip()
@@ -120,6 +194,7 @@ class TextDialog(Dialog):
             field.cursor_blink = self.cursor_blink
             yield field
             yield self.buttons(self.ok)
+            yield self.keys_hint(self.ok)
 
     def submit(self) -> None:
         self.dismiss(self.query_one("#text", Input).value.strip())
@@ -191,7 +266,7 @@ class CompactDialog(Dialog):
         self.dismiss("all" if all_mode else "sliding_window")
 
 
-class ConnectionErrorScreen(ModalScreen[bool]):
+class ConnectionErrorScreen(KeysFirst):
     """The server cannot be used: say why, with the URL tried; ``r`` retries, ``q`` quits."""
 
     BINDINGS: ClassVar[list[BindingType]] = [

@@ -8,12 +8,13 @@ from typing import ClassVar
 from rich.table import Table
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
-from textual.screen import ModalScreen
 from textual.widget import Widget
 from textual.widgets import Label, Static
 
+from tui.screens.dialogs import KeysFirst
 
-class HelpScreen(ModalScreen):
+
+class HelpScreen(KeysFirst):
     """Lists the active bindings (with their ids, for remapping in the config file)."""
 
     BINDINGS: ClassVar[list[BindingType]] = [

@@ -19,9 +19,17 @@ class ConversationList(OptionList):
     """Highlighting a conversation opens it; ``n`` new, ``r`` rename, ``d`` delete."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("n", "app.new_conversation", "New conversation", id="conversations.new"),
-        Binding("r", "app.rename_conversation", "Rename", id="conversations.rename"),
-        Binding("d,delete", "app.delete_conversation", "Delete", id="conversations.delete"),
+        Binding(
+            "n", "app.new_conversation", "New conversation", id="conversations.new", priority=True
+        ),
+        Binding("r", "app.rename_conversation", "Rename", id="conversations.rename", priority=True),
+        Binding(
+            "d,delete",
+            "app.delete_conversation",
+            "Delete",
+            id="conversations.delete",
+            priority=True,
+        ),
         Binding("[", "app.resize(-2)", "Narrower", id="pane.narrower", show=False),
         Binding("]", "app.resize(2)", "Wider", id="pane.wider", show=False),
     ]

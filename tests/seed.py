@@ -36,3 +36,17 @@ def seed_history(db_path: Path, conversation_id: str, n: int, batch: int = 5000)
             await store.close()
 
     return asyncio.run(run())
+
+
+async def new_agent(store: Store, **fields: object) -> dict:
+    """An agent on the builtin model with no memory blocks, straight through the store."""
+    defaults: dict = {
+        "name": "a",
+        "model": "builtin/echo",
+        "embedding": None,
+        "system": "You are helpful.",
+        "agent_type": "letta_v1_agent",
+        "tags": [],
+        "blocks": [],
+    }
+    return await store.agents.create(**{**defaults, **fields})

@@ -20,6 +20,7 @@ from backend.llm import BuiltinProvider, ResolvedModel
 from backend.llm.summary import _WORD, _tokenize
 from backend.store import NewMessage, Store
 from shared_schema import CompactionSettings
+from tests.seed import new_agent
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL = ResolvedModel(
@@ -63,15 +64,7 @@ async def test_ranged_update_flags_exactly_the_replaced_messages(tmp_path: Path)
     store = Store(tmp_path / "chinwag.db")
     await store.open()
     try:
-        agent = await store.agents.create(
-            name="a",
-            model="builtin/echo",
-            embedding=None,
-            system="You are helpful.",
-            agent_type="letta_v1_agent",
-            tags=[],
-            blocks=[],
-        )
+        agent = await new_agent(store)
         # Both conversations use the same ord values: the range must stay in its conversation.
         ids = []
         for _ in range(2):
@@ -168,6 +161,7 @@ def test_tokenizing_without_the_regex_gives_the_regex_words(text: str) -> None:
 
 SUMMARY_IN_A_PROCESS = """
 from backend.llm import extractive_summary
+
 TOPICS = ["the garden", "a train to Lyon", "the quarterly budget", "Miso the cat",
           "tomato soup", "the roof repair", "a birthday on 12 March", "learning Rust",
           "the blue bicycle"]

@@ -15,6 +15,7 @@ import pytest
 from backend.runs.lock import LockLeases
 from backend.store import Store
 from tests.fakes.fake_openai import FakeOpenAI
+from tests.seed import new_agent
 from tests.sse import frames, send, text_of
 from tests.waiting import wait_for
 
@@ -126,15 +127,7 @@ def test_lock_of_a_dead_holder_expires_for_other_processes(
         store = Store(tmp_path / "lease.db")
         await store.open()
         try:
-            agent = await store.agents.create(
-                name="a",
-                model="builtin/echo",
-                embedding=None,
-                system="",
-                agent_type="t",
-                tags=[],
-                blocks=[],
-            )
+            agent = await new_agent(store)
             conversation = await store.conversations.create(agent["id"], None)
             leases = LockLeases(store.db, lease_seconds=0.2)
             async with store.db.transaction() as tx:

@@ -5,6 +5,7 @@ from pathlib import Path
 
 from backend.llm import ProviderRegistry
 from backend.store import Store
+from tests.seed import new_agent
 
 
 def test_prune_forgets_only_chunk_logs_of_runs_ended_in_the_range(tmp_path: Path) -> None:
@@ -12,15 +13,7 @@ def test_prune_forgets_only_chunk_logs_of_runs_ended_in_the_range(tmp_path: Path
         store = Store(tmp_path / "h.db")
         await store.open()
         try:
-            agent = await store.agents.create(
-                name="a",
-                model="builtin/echo",
-                embedding=None,
-                system="",
-                agent_type="t",
-                tags=[],
-                blocks=[],
-            )
+            agent = await new_agent(store)
             conversation = await store.conversations.create(agent["id"], None)
             ended = {
                 "run-old": "2026-01-01T00:00:00+00:00",

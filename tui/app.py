@@ -26,7 +26,7 @@ from shared_schema import (
     StopReason,
     UsageStatistics,
 )
-from tui.client import ChinwagClient, Reattached
+from tui.client import ChinwagClient, MessagePage, Reattached
 from tui.errors import ClientError, ConnectionFailed, ConversationBusy, NoActiveRun, Unauthorized
 from tui.screens.agent_detail import AgentChanges, AgentDetailScreen
 from tui.screens.dialogs import (
@@ -131,6 +131,9 @@ class ChinwagApp(App):
         self.busy_run_id: str | None = None
         self.show_compacted = False
         self.usage: UsageStatistics | None = None
+        # The open conversation's in-context ids, on servers whose listing does not say which
+        # messages are in context (Letta): the default view keeps only those.
+        self._context_ids: set[str] | None = None
         if settings.config.theme and settings.config.theme in self.available_themes:
             self.theme = settings.config.theme
         if settings.config.keymap:
@@ -295,6 +298,8 @@ class ChinwagApp(App):
                 self.settings.page_size,
                 include_compacted=self.show_compacted,
             )
+            self._context_ids = None
+            page = await self._current_context(conversation, page)
             if self.conversation is not conversation:
                 return
             await view.show(page.messages, page.more)
@@ -324,6 +329,29 @@ class ChinwagApp(App):
         tokens = self.usage.total_tokens if self.usage else self._estimate_tokens()
         used = f"~{tokens:,} tok" + (f" / {window:,}" if window else "")
         self.status.context = f"{len(fresh.in_context_message_ids)} msgs · {used}"
+
+    async def _current_context(
+        self, conversation: Conversation, page: MessagePage, before: str | None = None
+    ) -> MessagePage:
+        """Keep only in-context messages in the default view when the server lists compacted
+        ones too without saying so (Letta): the conversation's ``in_context_message_ids`` are
+        the context, in order. Older pages that hold none of them are skipped."""
+        client = self.client
+        assert client is not None
+        if self.show_compacted:
+            return page
+        if self._context_ids is None:
+            if all(getattr(m, "in_context", None) is not None for m in page.messages):
+                return page  # the server filters (include_compacted) and flags its messages
+            fresh = await client.get_conversation(conversation.id)
+            self._context_ids = set(fresh.in_context_message_ids)
+        keep = self._context_ids
+        kept = [m for m in page.messages if getattr(m, "id", None) in keep]
+        while not kept and page.more and page.messages:
+            cursor = page.messages[0].id  # type: ignore[attr-defined]
+            page = await client.older_page(conversation.id, cursor, self.settings.page_size)
+            kept = [m for m in page.messages if getattr(m, "id", None) in keep]
+        return MessagePage(kept, page.more)
 
     def _context_window(self) -> int | None:
         config = self.agent.llm_config if self.agent else None
@@ -355,6 +383,7 @@ class ChinwagApp(App):
                 self.settings.page_size,
                 include_compacted=self.show_compacted,
             )
+            page = await self._current_context(conversation, page)
             if self.conversation is conversation:
                 await view.prepend(page.messages, page.more)
         except ClientError as exc:
@@ -385,6 +414,11 @@ class ChinwagApp(App):
                 self.settings.page_size,
                 include_compacted=self.show_compacted,
             )
+            if self._context_ids is not None and not self.show_compacted:
+                page = MessagePage(
+                    [m for m in page.messages if getattr(m, "id", None) in self._context_ids],
+                    page.more,
+                )
             if self.conversation is conversation:
                 await view.append_page(page.messages, page.more)
         except ClientError as exc:
@@ -561,14 +595,20 @@ class ChinwagApp(App):
         page = await client.newest_page(
             conversation.id, self.settings.page_size, include_compacted=self.show_compacted
         )
+        self._context_ids = None
+        page = await self._current_context(conversation, page)
         view = self.messages
         await view.show(page.messages, page.more)
         counts = (result.num_messages_before, result.num_messages_after)
         summaries = view.query(SummaryBlock)
         if summaries:
-            summaries.last().set_counts(counts)
+            summary = summaries.last()
+            summary.set_counts(counts)
         else:
-            await view.add_summary(result.summary, counts)
+            summary = await view.add_summary(result.summary, counts)
+        # The summary is the news: bring it (with its counts) into view.
+        view.anchor(False)
+        view.call_after_refresh(view.scroll_to_widget, summary, animate=False, top=True)
         self.notify(f"Compacted: {counts[0]} → {counts[1]} messages", title="Compaction done")
         self.refresh_context()
 

@@ -26,6 +26,7 @@ from shared_schema import (
     ErrorMessage,
     ModelInfo,
     Run,
+    StopReason,
     parse_message,
 )
 from tui.errors import (
@@ -321,7 +322,14 @@ class ChinwagClient:
         message: dict[str, Any] = {"role": "user", "content": text}
         if otid:
             message["otid"] = otid
-        body = {"messages": [message], "stream_tokens": True, "include_pings": True}
+        # ``background``: Letta then numbers the chunks (``seq_id``) and keeps the run's stream,
+        # so it can be attached to and resumed; the bundled server always does both.
+        body = {
+            "messages": [message],
+            "stream_tokens": True,
+            "include_pings": True,
+            "background": True,
+        }
         path = f"/v1/conversations/{conversation_id}/messages"
         async for chunk in self._follow(conversation_id, path, body):
             yield chunk
@@ -364,6 +372,12 @@ class ChinwagClient:
                 failures += 1
                 if failures > self._reattach_attempts:
                     raise
+                if not await self._resumable(run_id, seen_seq):
+                    raise StreamDropped(
+                        f"{exc.message} The reply cannot be resumed from there: reopen the "
+                        "conversation to read what the server kept.",
+                        exc.url,
+                    ) from exc
             await asyncio.sleep(min(0.05 * 2**failures, 2.0))
             reattaching = True
             path = f"/v1/conversations/{conversation_id}/stream"
@@ -372,9 +386,30 @@ class ChinwagClient:
                 body["run_id"] = run_id
             yield Reattached(run_id, body["starting_after"], replayed=not seen_seq)
 
+    async def _resumable(self, run_id: str | None, seen_seq: bool) -> bool:
+        """Whether re-attaching can pick up a dropped stream: the chunks were numbered (else the
+        server keeps nothing to replay; Letta then sends pings forever) and the run is still
+        going (a finished run has nothing left to follow)."""
+        if not seen_seq:
+            return False
+        if run_id is None:
+            return True
+        try:
+            run = await self.get_run(run_id)
+        except (ApiError, ValueError):
+            return True  # no run endpoint, or an unknown status: let the stream endpoint decide
+        except ConnectionFailed:
+            return True  # the server is restarting; re-attaching retries
+        return run.status in ("created", "running")
+
     async def _stream(self, path: str, body: dict[str, Any]) -> AsyncIterator[Any]:
-        """One SSE request: parsed chunks until ``[DONE]``; :class:`StreamDropped` if cut."""
+        """One SSE request: parsed chunks until ``[DONE]``; :class:`StreamDropped` if cut.
+
+        A ``stop_reason`` chunk ends the run: end-of-stream after it is a normal end (Letta
+        closes some streams, e.g. a cancelled one, without ``[DONE]``).
+        """
         url = self.url(path)
+        stopped = False
         try:
             async with aconnect_sse(self._http, "POST", path, json=body) as source:
                 response = source.response
@@ -390,13 +425,19 @@ class ChinwagClient:
                     if event.event == "error":
                         yield ErrorMessage.model_validate(data)
                     else:
-                        yield parse_message(data)
+                        chunk = parse_message(data)
+                        stopped = stopped or isinstance(chunk, StopReason)
+                        yield chunk
         except ApiError:
             raise
         except httpx.ConnectError as exc:
             raise ConnectionFailed(url, _reason(exc)) from exc
         except _DROP_ERRORS as exc:
+            if stopped:
+                return
             raise StreamDropped(f"The stream from {url} dropped: {_reason(exc)}", url) from exc
+        if stopped:
+            return
         raise StreamDropped(f"The stream from {url} ended without [DONE]", url)
 
     async def cancel(self, conversation_id: str) -> dict[str, str]:

@@ -2,7 +2,7 @@
 
 The same flows as ``tests/tui/test_flows.py`` runs against the bundled server: open an agent and
 a conversation, send and watch the streamed reply, page back through a long history, compact
-with the compaction key. The ``xfail`` tests name a problem listed in ``docs/letta-compat.md``.
+with the compaction key. What differs from the bundled server is listed in ``docs/letta-compat.md``.
 """
 
 from __future__ import annotations
@@ -192,12 +192,6 @@ async def test_open_send_streamed_reply_and_compact(
         assert replies(app)[-1] == stub_reply("after the summary")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="finding F3: after a compaction Letta 0.16.8 lists compacted and kept messages "
-    "interleaved out of order, the summary above them all; the app shows that listing as is "
-    "instead of the current context",
-)
 async def test_after_compaction_the_transcript_is_the_current_context(
     api: ChinwagClient, make_agent: MakeAgent, make_app: AppFactory
 ) -> None:
@@ -223,6 +217,24 @@ async def test_after_compaction_the_transcript_is_the_current_context(
         assert shown == fresh.in_context_message_ids  # [system, summary, kept turns…]
         before, after = app.query(SummaryBlock).last().counts
         assert f"{before} → {after} messages" in screen_text(pilot)
+
+
+async def test_open_a_conversation_compacted_elsewhere_shows_its_summary(
+    api: ChinwagClient, make_agent: MakeAgent, make_app: AppFactory
+) -> None:
+    agent = await make_agent()
+    conversation = await api.create_conversation(agent.id, "compacted elsewhere")
+    for i in range(3):
+        async for _ in api.send(conversation.id, f"message {i}"):
+            pass
+    result = await api.compact(conversation.id, "all")
+    assert result.num_messages_after < result.num_messages_before
+    app = make_app(agent_id=agent.id, conversation_id=conversation.id)
+    async with app.run_test(size=SIZE) as pilot:
+        await opened(pilot, conversation.id)
+        fresh = await api.get_conversation(conversation.id)
+        assert [b.entry.id for b in app.messages.blocks] == fresh.in_context_message_ids
+        assert "summary" in [b.entry.kind for b in app.messages.blocks]
 
 
 async def test_page_back_to_the_oldest_message_and_forward_again(
@@ -300,11 +312,6 @@ async def test_busy_conversation_keeps_the_draft(
         await asyncio.wait_for(elsewhere, 30)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="finding F2: Letta re-attaches (POST …/stream) only to runs created with "
-    "background=true; the app's attach key gets 400 'Run was not created in background mode'",
-)
 async def test_attach_key_shows_the_reply_that_keeps_it_busy(
     api: ChinwagClient,
     raw: LettaRaw,
@@ -334,11 +341,6 @@ async def test_attach_key_shows_the_reply_that_keeps_it_busy(
             await asyncio.wait_for(asyncio.gather(elsewhere, return_exceptions=True), 30)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="finding F1: a cancelled Letta stream ends without [DONE]; the client re-attaches "
-    "to a /stream that only sends pings, so the app stays 'replying…' after esc",
-)
 async def test_escape_cancels_the_reply(
     api: ChinwagClient, raw: LettaRaw, make_agent: MakeAgent, make_app: AppFactory
 ) -> None:

@@ -311,12 +311,6 @@ async def _finished_run(api: ChinwagClient, run_id: str) -> Any:
     return run if run.status not in ("created", "running") else None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="finding F1: a cancelled Letta stream ends after stop_reason 'cancelled' without "
-    "[DONE]; the client takes that for a drop and re-attaches to a /stream that only sends "
-    "pings, so send() never returns",
-)
 async def test_cancelled_stream_ends_with_stop_reason_cancelled(
     api: ChinwagClient, make_agent: MakeAgent
 ) -> None:
@@ -334,11 +328,6 @@ async def test_cancelled_stream_ends_with_stop_reason_cancelled(
     assert not any(isinstance(c, Reattached) for c in chunks)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="finding F2: Letta re-attaches (POST …/stream) only to runs created with "
-    "background=true; the client does not ask for it, so attaching answers 400",
-)
 async def test_attach_to_the_reply_that_keeps_a_conversation_busy(
     api: ChinwagClient, make_agent: MakeAgent
 ) -> None:

@@ -35,9 +35,9 @@ def _agent(i: int, name: str, model: str) -> Agent:
 
 
 def _msg(i: int, kind: str, **fields: Any) -> BaseModel:
-    return parse_message(
-        {"id": f"message-{i:04d}", "date": DATE.format(30 + i), "message_type": kind, **fields}
-    )
+    # Flagged like the bundled server's listing (the app then shows it as listed).
+    data = {"id": f"message-{i:04d}", "date": DATE.format(30 + i), "message_type": kind}
+    return parse_message({**data, "in_context": True, **fields})
 
 
 def transcript() -> list[BaseModel]:

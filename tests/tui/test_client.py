@@ -14,7 +14,13 @@ from tests.seed import seed_history
 from tests.servers import ServerThread
 from tests.tui.letta_double import LettaDouble, sse
 from tui.client import ChinwagClient, Reattached
-from tui.errors import ConnectionFailed, ConversationBusy, NotFound, Unauthorized
+from tui.errors import (
+    ConnectionFailed,
+    ConversationBusy,
+    NotFound,
+    StreamDropped,
+    Unauthorized,
+)
 from tui.launcher import free_port
 
 
@@ -178,11 +184,16 @@ async def test_stream_parses_chunks_and_error_events() -> None:
 class DroppingTransport(httpx.AsyncBaseTransport):
     """Cuts the first stream after ``cut`` frames; later requests go to ``handler``."""
 
-    def __init__(self, frames: list[dict], cut: int) -> None:
-        self.frames, self.cut = frames, cut
+    def __init__(self, frames: list[dict], cut: int, run_status: str = "running") -> None:
+        self.frames, self.cut, self.run_status = frames, cut, run_status
         self.bodies: list[tuple[str, dict]] = []
+        self.run_checks = 0
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "GET" and request.url.path.startswith("/v1/runs/"):
+            self.run_checks += 1
+            run = {"id": request.url.path.rsplit("/", 1)[-1], "status": self.run_status}
+            return httpx.Response(200, json=run)
         body = json.loads(request.content or b"{}")
         self.bodies.append((request.url.path, body))
         headers = {"content-type": "text/event-stream"}
@@ -225,3 +236,41 @@ async def test_dropped_stream_reattaches_after_the_last_seq_without_duplicates()
     assert path == "/v1/conversations/conv-1/stream"
     assert body["run_id"] == "run-7"
     assert body["starting_after"] == 3
+    assert transport.bodies[0][1]["background"] is True  # Letta numbers chunks only then
+    assert transport.run_checks == 1
+
+
+async def test_a_dropped_stream_of_a_finished_run_is_not_reattached() -> None:
+    frames = [{"message_type": "ping", "id": "ping-1", "run_id": "run-7", "seq_id": 1}]
+    frames += [{"message_type": "assistant_message", "id": "m-1", "content": "a", "seq_id": 2}]
+    transport = DroppingTransport(frames, cut=2, run_status="completed")
+    api = ChinwagClient("http://x.test", transport=transport)
+    with pytest.raises(StreamDropped, match="cannot be resumed"):
+        [c async for c in api.send("conv-1", "hi")]
+    await api.aclose()
+    assert len(transport.bodies) == 1  # no re-attach
+
+
+async def test_a_dropped_stream_without_seq_ids_is_not_reattached() -> None:
+    frames = [{"message_type": "ping", "id": "ping-1", "run_id": "run-7", "seq_id": None}]
+    frames += [{"message_type": "assistant_message", "id": "m-1", "content": "a", "seq_id": None}]
+    transport = DroppingTransport(frames, cut=2)
+    api = ChinwagClient("http://x.test", transport=transport)
+    with pytest.raises(StreamDropped, match="cannot be resumed"):
+        [c async for c in api.send("conv-1", "hi")]
+    await api.aclose()
+    assert len(transport.bodies) == 1 and transport.run_checks == 0
+
+
+async def test_stop_reason_then_end_of_stream_is_the_end_of_the_run() -> None:
+    frames = [
+        {"message_type": "ping", "id": "ping-1", "run_id": "run-7", "seq_id": None},
+        {"message_type": "stop_reason", "stop_reason": "cancelled"},
+    ]
+    transport = DroppingTransport(frames, cut=2)
+    api = ChinwagClient("http://x.test", transport=transport)
+    chunks = [c async for c in api.send("conv-1", "cancel me")]
+    await api.aclose()
+    assert [c.stop_reason for c in chunks if isinstance(c, StopReason)] == ["cancelled"]
+    assert not any(isinstance(c, Reattached) for c in chunks)
+    assert len(transport.bodies) == 1

@@ -334,9 +334,10 @@ class MessageList(VerticalScroll):
         await self.mount(widget)
         await self._prune_oldest(widget)
 
-    async def add_summary(self, text: str, counts: tuple[int, int]) -> None:
-        await self.mount_live(SummaryBlock(Entry(id="", kind="summary", text=text), counts))
-        self.scroll_end(animate=False)
+    async def add_summary(self, text: str, counts: tuple[int, int]) -> SummaryBlock:
+        block = SummaryBlock(Entry(id="", kind="summary", text=text), counts)
+        await self.mount_live(block)
+        return block
 
     async def begin_turn(self, user_text: str | None) -> Turn:
         """Start a reply; the user's block is shown at once (``None`` when attaching)."""

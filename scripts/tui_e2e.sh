@@ -32,16 +32,24 @@ wait_for() {  # wait_for TEXT [SECONDS]
 keys() { tmux send-keys -t "$SESSION" "$@"; }
 
 cd "$ROOT"
-tmux new-session -d -s "$SESSION" -x 130 -y 40 "$PY -m tui --db $WORK/e2e.db"
+tmux new-session -d -s "$SESSION" -x 160 -y 45 "$PY -m tui --db $WORK/e2e.db"
 
 wait_for "No agents yet" 30
+# Keys typed right after a dialog opens go to it; after it closes, to the composer.
 keys n
-wait_for "my-agent"  # the dialog's name field is mounted (and takes the focus)
 keys -l "e2e-agent"
-wait_for "▊  e2e-agent"
 keys Enter
 wait_for "model builtin/echo"
 wait_for "No conversations yet"
+
+# The first message starts a conversation; it must arrive whole and show live.
+first='Hello! My cat is called **Miso**. Can you show me a python snippet?'
+keys -l "$first"
+keys Enter
+wait_for "You said: “Hello! My cat is called Miso. Can you show me a python snippet?”"
+if screen | grep -qF "No conversations yet"; then
+  echo "FAIL: the placeholder stayed after the first message"; screen; exit 1
+fi
 
 for text in "hello from tmux" "second message" "third message"; do
   keys -l "$text"

@@ -46,7 +46,9 @@ def test_a_provider_without_base_url_is_a_clear_message(tmp_path) -> None:
     config.write_text("[providers.ollama]\nmodels = ['llama3.2']\n")
     result = subprocess.run(
         [sys.executable, "-m", "backend", "serve", "--port", "1", "--db", str(tmp_path / "d.db")],
-        capture_output=True, text=True, timeout=30,
+        capture_output=True,
+        text=True,
+        timeout=30,
         env={"CHINWAG_CONFIG": str(config), "PATH": "/usr/bin:/bin"},
     )
     assert result.returncode != 0

@@ -313,13 +313,17 @@ def test_the_lease_is_renewed_while_the_run_lives(server_factory, fake_llm: Fake
         assert list(stream)[-1].data == "[DONE]"
 
 
-def test_headers_arrive_before_the_model_says_anything(llm_server: ServerThread,
-                                                       fake_llm: FakeOpenAI) -> None:
+def test_headers_arrive_before_the_model_says_anything(
+    llm_server: ServerThread, fake_llm: FakeOpenAI
+) -> None:
     fake_llm.hold()
     with llm_server.client() as http:
         _, conversation = new_conversation(http)
-        with http.stream("POST", f"/v1/conversations/{conversation['id']}/messages",
-                         json={"input": "quiet", "include_pings": False}) as response:
+        with http.stream(
+            "POST",
+            f"/v1/conversations/{conversation['id']}/messages",
+            json={"input": "quiet", "include_pings": False},
+        ) as response:
             fake_llm.wait_for_held(1)
             assert response.status_code == 200  # headers are here while the reply is held
             assert response.headers["content-type"].startswith("text/event-stream")

@@ -310,15 +310,20 @@ class MessageList(VerticalScroll):
             await self.mount_all(blocks)
             return
         offset, prior = self.scroll_y - first.virtual_region.y, first.virtual_region.y
-        await self.mount_all(blocks, before=first)
-        await self._hold_still(first, offset, prior)
-        # Pruning the newest side moves nothing above it, so it happens after the reader
-        # already sees the older page.
-        excess = len(self.blocks) - self.window
-        if excess > 0:
+        # Prune the newest side in the same layout pass as the mount: nothing above it moves,
+        # and one layout per page instead of two keeps paging cheap.
+        current = self.blocks
+        excess = len(current) + len(blocks) - self.window
+        doomed = [b for b in current[-excess:] if b is not first] if excess > 0 else []
+        if doomed:
             self.has_newer = True
             self.anchor(False)  # the newest side is gone: do not chase the bottom
-            await self.remove_children(self.blocks[-excess:])
+        mounting = self.mount_all(blocks, before=first)
+        removing = self.remove_children(doomed) if doomed else None
+        await mounting
+        await self._hold_still(first, offset, prior)
+        if removing is not None:
+            await removing
 
     async def append_page(self, messages: list[BaseModel], has_newer: bool) -> None:
         """Add a newer page below (after pruning), prune the oldest side, keep the view still."""

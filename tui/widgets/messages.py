@@ -369,7 +369,17 @@ class MessageList(VerticalScroll):
     async def _hold_still(self, widget: Widget, offset: float, prior: int) -> None:
         """Once the new layout is in (``widget`` moved from ``prior``), scroll so ``widget`` is
         where the reader saw it. Bounded: a few refreshes at most."""
+        # Lay out now rather than on the screen's next update tick: the scroll below then
+        # lands in the same frame as the new page (Textual internals, used only if present).
+        screen = self.screen
+        layout_now = getattr(screen, "_refresh_layout", None)
+        pending = getattr(screen, "_layout_required", False)
+        if widget.virtual_region.y == prior and pending and callable(layout_now):
+            layout_now()
+            screen._layout_required = False
         for _ in range(30):
+            if widget.virtual_region.y != prior:
+                break
             await self._next_refresh()
             if widget.virtual_region.y != prior:
                 break

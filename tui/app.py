@@ -193,7 +193,9 @@ class ChinwagApp(App):
     def composer(self) -> Composer:
         return self._q("#composer", Composer)
 
-    @work(exclusive=True, group="connect")
+    # Every worker gets a description: without one Textual builds it from repr() of the
+    # arguments, and a conversation with a long context repr()s in milliseconds.
+    @work(exclusive=True, group="connect", description="connect")
     async def connect(self) -> None:
         """Reach the server (starting the bundled one if needed), then load the agents."""
         status = self.status
@@ -255,7 +257,7 @@ class ChinwagApp(App):
             self.status.model = event.agent.model or ""
             self.load_conversations()
 
-    @work(exclusive=True, group="conversations")
+    @work(exclusive=True, group="conversations", description="load conversations")
     async def load_conversations(self, select: str | None = None) -> None:
         agent, client = self.agent, self.client
         if agent is None or client is None:
@@ -281,7 +283,7 @@ class ChinwagApp(App):
         if self.conversation is None or self.conversation.id != event.conversation.id:
             self.open_conversation(event.conversation)
 
-    @work(exclusive=True, group="open")
+    @work(exclusive=True, group="open", description="open conversation")
     async def open_conversation(self, conversation: Conversation) -> None:
         """Show the newest page; older pages come when the reader scrolls to the top."""
         client = self.client
@@ -311,7 +313,7 @@ class ChinwagApp(App):
         view.call_after_refresh(view.check_edges)
         self.refresh_context()
 
-    @work(group="context")
+    @work(group="context", description="refresh context")
     async def refresh_context(self) -> None:
         """Update the status bar's context figures from the server's view of the conversation."""
         conversation, client = self.conversation, self.client
@@ -372,7 +374,7 @@ class ChinwagApp(App):
         view.fetching = True
         self.load_older(self.conversation, view.oldest_id)
 
-    @work(group="page")
+    @work(group="page", description="load older")
     async def load_older(self, conversation: Conversation, before: str) -> None:
         view, client = self.messages, self.client
         assert client is not None
@@ -403,7 +405,7 @@ class ChinwagApp(App):
         view.fetching = True
         self.load_newer(self.conversation, view.newest_id)
 
-    @work(group="page")
+    @work(group="page", description="load newer")
     async def load_newer(self, conversation: Conversation, after: str) -> None:
         view, client = self.messages, self.client
         assert client is not None
@@ -442,7 +444,7 @@ class ChinwagApp(App):
             return
         self.run_turn(event.text)
 
-    @work(exclusive=True, group="run")
+    @work(exclusive=True, group="run", description="run turn")
     async def run_turn(self, text: str | None, run_id: str | None = None) -> None:
         """Send ``text`` (or attach to the running reply when ``text`` is None) and stream it."""
         client, agent = self.client, self.agent
@@ -546,7 +548,7 @@ class ChinwagApp(App):
             return
         self.run_turn(None, self.busy_run_id)
 
-    @work(group="cancel")
+    @work(group="cancel", description="action cancel")
     async def action_cancel(self) -> None:
         if not self.streaming or self.conversation is None or self.client is None:
             return
@@ -573,7 +575,7 @@ class ChinwagApp(App):
 
         self.push_screen(CompactDialog(figures), chosen)
 
-    @work(exclusive=True, group="run")
+    @work(exclusive=True, group="run", description="compact")
     async def compact(self, mode: str) -> None:
         conversation, client = self.conversation, self.client
         if conversation is None or client is None:
@@ -639,7 +641,7 @@ class ChinwagApp(App):
         if not self.models:
             self.load_models(dialog)
 
-    @work(group="models")
+    @work(group="models", description="load models")
     async def load_models(self, dialog: NewAgentDialog) -> None:
         assert self.client is not None
         try:
@@ -650,7 +652,7 @@ class ChinwagApp(App):
         if dialog.is_attached:
             dialog.set_models(self.models)
 
-    @work(exclusive=True, group="dialog")
+    @work(exclusive=True, group="dialog", description="create agent")
     async def create_agent(self, result: NewAgent) -> None:
         assert self.client is not None
         try:
@@ -663,7 +665,7 @@ class ChinwagApp(App):
             return
         self.agents.set_agents(agents, select=agent.id)
 
-    @work(exclusive=True, group="dialog")
+    @work(exclusive=True, group="dialog", description="action agent details")
     async def action_agent_details(self) -> None:
         if self.client is None or self.agent is None:
             return
@@ -701,7 +703,7 @@ class ChinwagApp(App):
             ConfirmDialog("Delete agent", question), lambda yes: yes and self.delete_agent(agent)
         )
 
-    @work(exclusive=True, group="dialog")
+    @work(exclusive=True, group="dialog", description="delete agent")
     async def delete_agent(self, agent: Agent) -> None:
         client = self.client
         assert client is not None
@@ -732,7 +734,7 @@ class ChinwagApp(App):
             dialog, lambda summary: summary is not None and self.create_conversation(agent, summary)
         )
 
-    @work(exclusive=True, group="dialog")
+    @work(exclusive=True, group="dialog", description="create conversation")
     async def create_conversation(self, agent: Agent, summary: str) -> None:
         client = self.client
         assert client is not None
@@ -758,7 +760,7 @@ class ChinwagApp(App):
             dialog, lambda summary: summary and self.rename_conversation(conversation, summary)
         )
 
-    @work(exclusive=True, group="dialog")
+    @work(exclusive=True, group="dialog", description="rename conversation")
     async def rename_conversation(self, conversation: Conversation, summary: str) -> None:
         client = self.client
         assert client is not None
@@ -781,7 +783,7 @@ class ChinwagApp(App):
             lambda yes: yes and self.delete_conversation(conversation),
         )
 
-    @work(exclusive=True, group="dialog")
+    @work(exclusive=True, group="dialog", description="delete conversation")
     async def delete_conversation(self, conversation: Conversation) -> None:
         client = self.client
         assert client is not None
@@ -796,7 +798,7 @@ class ChinwagApp(App):
 
     # -- the rest of the palette ----------------------------------------------------------
 
-    @work(exclusive=True, group="export")
+    @work(exclusive=True, group="export", description="action export")
     async def action_export(self) -> None:
         conversation, client = self.conversation, self.client
         if conversation is None or client is None:

@@ -36,5 +36,5 @@ class AppSettings:
     show_latency: bool = True
     health_interval: float = 15.0
     page_size: int = 25
-    window: int = 100
+    window: int = 60
     export_dir: Path = field(default_factory=Path.cwd)

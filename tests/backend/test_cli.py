@@ -2,14 +2,28 @@
 
 import subprocess
 import sys
+from pathlib import Path
 
 
-def run_serve(*args: str) -> subprocess.CompletedProcess[str]:
+def run_serve(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "backend", "serve", *args],
         capture_output=True,
         text=True,
         timeout=30,
+        env=env,
+    )
+
+
+def serve_with_config(tmp_path: Path, config_text: str) -> subprocess.CompletedProcess[str]:
+    config = tmp_path / "config.toml"
+    config.write_text(config_text)
+    return run_serve(
+        "--port",
+        "1",
+        "--db",
+        str(tmp_path / "d.db"),
+        env={"CHINWAG_CONFIG": str(config), "PATH": "/usr/bin:/bin"},
     )
 
 
@@ -26,30 +40,14 @@ def test_help_names_every_flag() -> None:
         assert flag in result.stdout
 
 
-def test_a_broken_config_file_is_a_clear_message(tmp_path) -> None:
-    config = tmp_path / "config.toml"
-    config.write_text("[providers.x\n")
-    result = subprocess.run(
-        [sys.executable, "-m", "backend", "serve", "--port", "1", "--db", str(tmp_path / "d.db")],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        env={"CHINWAG_CONFIG": str(config), "PATH": "/usr/bin:/bin"},
-    )
+def test_a_broken_config_file_is_a_clear_message(tmp_path: Path) -> None:
+    result = serve_with_config(tmp_path, "[providers.x\n")
     assert result.returncode != 0
     assert "cannot read the config file" in result.stderr
     assert "Traceback" not in result.stderr
 
 
-def test_a_provider_without_base_url_is_a_clear_message(tmp_path) -> None:
-    config = tmp_path / "config.toml"
-    config.write_text("[providers.ollama]\nmodels = ['llama3.2']\n")
-    result = subprocess.run(
-        [sys.executable, "-m", "backend", "serve", "--port", "1", "--db", str(tmp_path / "d.db")],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        env={"CHINWAG_CONFIG": str(config), "PATH": "/usr/bin:/bin"},
-    )
+def test_a_provider_without_base_url_is_a_clear_message(tmp_path: Path) -> None:
+    result = serve_with_config(tmp_path, "[providers.ollama]\nmodels = ['llama3.2']\n")
     assert result.returncode != 0
     assert "base_url" in result.stderr and "Traceback" not in result.stderr

@@ -332,9 +332,7 @@ class ChinwagApp(App):
         used = f"~{tokens:,} tok" + (f" / {window:,}" if window else "")
         self.status.context = f"{len(fresh.in_context_message_ids)} msgs · {used}"
 
-    async def _current_context(
-        self, conversation: Conversation, page: MessagePage, before: str | None = None
-    ) -> MessagePage:
+    async def _current_context(self, conversation: Conversation, page: MessagePage) -> MessagePage:
         """Keep only in-context messages in the default view when the server lists compacted
         ones too without saying so (Letta): the conversation's ``in_context_message_ids`` are
         the context, in order. Older pages that hold none of them are skipped."""
@@ -366,63 +364,45 @@ class ChinwagApp(App):
 
     @on(MessageList.NeedOlder)
     def _need_older(self) -> None:
-        # Claim the view synchronously: a second request while one is in flight is dropped,
-        # never allowed to cancel the first.
-        view = self.messages
-        if view.fetching or self.conversation is None or view.oldest_id is None:
-            return
-        view.fetching = True
-        self.load_older(self.conversation, view.oldest_id)
-
-    @work(group="page", description="load older")
-    async def load_older(self, conversation: Conversation, before: str) -> None:
-        view, client = self.messages, self.client
-        assert client is not None
-        try:
-            page = await client.older_page(
-                conversation.id,
-                before,
-                self.settings.page_size,
-                include_compacted=self.show_compacted,
-            )
-            page = await self._current_context(conversation, page)
-            if self.conversation is conversation:
-                await view.prepend(page.messages, page.more)
-        except ClientError as exc:
-            self._error(exc)
-            return
-        finally:
-            view.fetching = False
-        view.call_after_refresh(view.check_edges)
+        self._claim_page(older=True)
 
     @on(MessageList.NeedNewer)
     def _need_newer(self) -> None:
+        self._claim_page(older=False)
+
+    def _claim_page(self, *, older: bool) -> None:
         # Claim the view synchronously: a second request while one is in flight is dropped,
         # never allowed to cancel the first.
         view = self.messages
-        if view.fetching or self.conversation is None or view.newest_id is None:
+        cursor = view.oldest_id if older else view.newest_id
+        if view.fetching or self.conversation is None or cursor is None:
             return
         view.fetching = True
-        self.load_newer(self.conversation, view.newest_id)
+        self.load_page(self.conversation, cursor, older=older)
 
-    @work(group="page", description="load newer")
-    async def load_newer(self, conversation: Conversation, after: str) -> None:
+    @work(group="page", description="load page")
+    async def load_page(self, conversation: Conversation, cursor: str, *, older: bool) -> None:
+        """The page just older (or newer) than ``cursor``, added on that side of the view."""
         view, client = self.messages, self.client
         assert client is not None
+        fetch = client.older_page if older else client.newer_page
         try:
-            page = await client.newer_page(
+            page = await fetch(
                 conversation.id,
-                after,
+                cursor,
                 self.settings.page_size,
                 include_compacted=self.show_compacted,
             )
-            if self._context_ids is not None and not self.show_compacted:
+            if older:
+                page = await self._current_context(conversation, page)
+            elif self._context_ids is not None and not self.show_compacted:
                 page = MessagePage(
                     [m for m in page.messages if getattr(m, "id", None) in self._context_ids],
                     page.more,
                 )
             if self.conversation is conversation:
-                await view.append_page(page.messages, page.more)
+                add = view.prepend if older else view.append_page
+                await add(page.messages, page.more)
         except ClientError as exc:
             self._error(exc)
             return

@@ -8,6 +8,7 @@ with the compaction key. What differs from the bundled server is listed in ``doc
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -25,16 +26,19 @@ from tests.letta.conftest import (
     eventually,
     stub_reply,
 )
-from tests.tui.helpers import screen_text, wait_for_workers, wait_until
+from tests.tui import helpers
+from tests.tui.helpers import replies, screen_text, send, wait_for_workers, wait_until
 from tui.app import ChinwagApp
 from tui.client import ChinwagClient
 from tui.config import load_config
 from tui.settings import AppSettings
-from tui.widgets.messages import LiveBlock, MessageBlock, SummaryBlock
+from tui.widgets.messages import LiveBlock, SummaryBlock
 
 pytestmark = LETTA
 
 SIZE = (120, 40)
+# A real Letta server answers more slowly than the bundled one.
+send_and_wait = functools.partial(helpers.send_and_wait, timeout=20)
 MakeAgent = Callable[..., Awaitable[Any]]
 AppFactory = Callable[..., ChinwagApp]
 
@@ -82,31 +86,8 @@ class RecordingClient(ChinwagClient):
             yield chunk
 
 
-def replies(app: ChinwagApp) -> list[str]:
-    return [b.entry.text for b in app.query(LiveBlock)]
-
-
 def transcript(app: ChinwagApp) -> list[tuple[str, str]]:
     return [(b.entry.kind, b.entry.text) for b in app.messages.blocks]
-
-
-async def send(pilot: Pilot, text: str) -> None:
-    """Type and send; returns once the user's block is in the transcript."""
-    app: ChinwagApp = pilot.app  # type: ignore[assignment]
-    app.action_focus("composer")
-    await pilot.press(*text, "enter")
-    await wait_until(
-        pilot,
-        lambda: any(b.entry.text == text for b in app.query(MessageBlock)),
-        what=f"{text!r} to be sent",
-    )
-
-
-async def send_and_wait(pilot: Pilot, text: str) -> None:
-    app: ChinwagApp = pilot.app  # type: ignore[assignment]
-    await send(pilot, text)
-    await wait_until(pilot, lambda: not app.streaming, timeout=20, what="the reply to finish")
-    await wait_for_workers(pilot, timeout=20)
 
 
 async def opened(pilot: Pilot, conversation_id: str) -> None:

@@ -1,4 +1,4 @@
-"""Waiting on the app without sleeping, and reading what is on screen."""
+"""Waiting on the app without sleeping, reading what is on screen, and chatting through it."""
 
 from __future__ import annotations
 
@@ -6,7 +6,10 @@ import asyncio
 import time
 from collections.abc import Callable
 
+from textual.app import App
 from textual.pilot import Pilot
+
+from tui.widgets.messages import LiveBlock, MessageBlock
 
 
 async def wait_until(
@@ -61,3 +64,28 @@ def type_burst(pilot: Pilot, *keys: str) -> None:
         event = events.Key(key, char)
         event.set_sender(app)
         app._driver.send_message(event)
+
+
+def replies(app: App) -> list[str]:
+    """The texts of the replies streamed in this session."""
+    return [b.entry.text for b in app.query(LiveBlock)]
+
+
+async def send(pilot: Pilot, text: str, timeout: float = 10.0) -> None:
+    """Type and send; returns once the user's block is in the transcript."""
+    app = pilot.app
+    app.action_focus("composer")
+    await pilot.press(*text, "enter")
+    await wait_until(
+        pilot,
+        lambda: any(b.entry.text == text for b in app.query(MessageBlock)),
+        timeout,
+        f"{text!r} to be sent",
+    )
+
+
+async def send_and_wait(pilot: Pilot, text: str, timeout: float = 10.0) -> None:
+    """Send, then wait for the reply to finish and every network call to end."""
+    await send(pilot, text, timeout)
+    await wait_until(pilot, lambda: not pilot.app.streaming, timeout, "the reply to finish")
+    await wait_for_workers(pilot, timeout)

@@ -12,35 +12,19 @@ from tests.fakes.fake_openai import FakeOpenAI
 from tests.seed import seed_history
 from tests.servers import ServerThread
 from tests.tui.conftest import AppFactory
-from tests.tui.helpers import screen_text, wait_for_workers, wait_until
+from tests.tui.helpers import (
+    replies,
+    screen_text,
+    send,
+    send_and_wait,
+    wait_for_workers,
+    wait_until,
+)
 from tui.app import ChinwagApp
 from tui.client import ChinwagClient
 from tui.widgets.messages import LiveBlock, MessageBlock, SummaryBlock
 
 SIZE = (120, 40)
-
-
-def replies(app: ChinwagApp) -> list[str]:
-    return [b.entry.text for b in app.query(LiveBlock)]
-
-
-async def send(pilot: Pilot, text: str) -> None:
-    """Type and send; returns once the user's block is in the transcript."""
-    app: ChinwagApp = pilot.app  # type: ignore[assignment]
-    app.action_focus("composer")
-    await pilot.press(*text, "enter")
-    await wait_until(
-        pilot,
-        lambda: any(b.entry.text == text for b in app.query(MessageBlock)),
-        what=f"{text!r} to be sent",
-    )
-
-
-async def send_and_wait(pilot: Pilot, text: str) -> None:
-    app: ChinwagApp = pilot.app  # type: ignore[assignment]
-    await send(pilot, text)
-    await wait_until(pilot, lambda: not app.streaming, what="the reply to finish")
-    await wait_for_workers(pilot)
 
 
 async def test_create_agent_chat_stream_and_compact(

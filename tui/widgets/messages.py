@@ -263,6 +263,11 @@ class MessageList(VerticalScroll):
         self.has_newer = False
         self.fetching = False
 
+    def on_resize(self) -> None:
+        # When the view shrinks while anchored (a banner appears), Textual scrolls it in the same
+        # layout pass but may keep painting the scrollbar from before; repaint it afterwards.
+        self.call_after_refresh(self.vertical_scrollbar.refresh)
+
     # -- reading the window ---------------------------------------------------------------
 
     @property

@@ -645,20 +645,34 @@ class ChinwagApp(App):
             return
         self.agents.set_agents(agents, select=agent.id)
 
-    @work(exclusive=True, group="dialog", description="action agent details")
-    async def action_agent_details(self) -> None:
+    def action_agent_details(self) -> None:
+        """Open the view at once (keys typed next land in it); its fields come with the agent."""
         if self.client is None or self.agent is None:
             return
+        screen = AgentDetailScreen(cursor_blink=self.settings.cursor_blink)
+
+        def closed(changes: AgentChanges | None) -> None:
+            if changes and screen.agent is not None:
+                self.save_agent(screen.agent, changes)
+
+        self.push_screen(screen, closed)
+        self.load_agent_details(screen, self.agent.id)
+
+    @work(exclusive=True, group="dialog", description="load agent details")
+    async def load_agent_details(self, screen: AgentDetailScreen, agent_id: str) -> None:
+        assert self.client is not None
         try:
-            agent = await self.client.get_agent(self.agent.id)
+            agent = await self.client.get_agent(agent_id)
             self.models = self.models or await self.client.list_models()
         except ClientError as exc:
+            screen.dismiss(None)
             self._error(exc)
             return
-        screen = AgentDetailScreen(agent, self.models, cursor_blink=self.settings.cursor_blink)
-        changes: AgentChanges | None = await self.push_screen_wait(screen)
-        if not changes:
-            return
+        await screen.show(agent, self.models)
+
+    @work(exclusive=True, group="dialog", description="save agent details")
+    async def save_agent(self, agent: Agent, changes: AgentChanges) -> None:
+        assert self.client is not None
         try:
             for label, value in changes.blocks.items():
                 await self.client.update_block(agent.id, label, value)

@@ -89,3 +89,12 @@ async def send_and_wait(pilot: Pilot, text: str, timeout: float = 10.0) -> None:
     await send(pilot, text, timeout)
     await wait_until(pilot, lambda: not pilot.app.streaming, timeout, "the reply to finish")
     await wait_for_workers(pilot, timeout)
+
+
+async def idle_in(pilot: Pilot, pane: str, *, ready: Callable[[], object] | None = None) -> None:
+    """Wait until the app is ready (by default: its agent selected) and idle, then focus
+    ``pane``: where a test starts typing."""
+    app = pilot.app
+    await wait_until(pilot, ready or (lambda: app.agent is not None), what="the app ready")
+    await wait_for_workers(pilot)
+    app.action_focus(pane)  # type: ignore[attr-defined]

@@ -9,7 +9,7 @@ from textual.widgets import TextArea
 
 from tests.servers import ServerThread, make_settings
 from tests.tui.conftest import AppFactory
-from tests.tui.helpers import screen_text, wait_for_workers, wait_until
+from tests.tui.helpers import idle_in, screen_text, type_burst, wait_for_workers, wait_until
 from tui.app import ChinwagApp
 from tui.client import ChinwagClient
 from tui.screens.agent_detail import AgentDetailScreen
@@ -79,31 +79,46 @@ async def test_copy_a_message_and_the_last_reply(
         assert copied[-1] == replies[-1] and "how long" in copied[-1]
 
 
-async def test_agent_details_save_a_memory_block_on_the_server(
+async def test_agent_details_save_memory_blocks_on_the_server(
     server: ServerThread, make_app: AppFactory
 ) -> None:
     agent_id, _ = await _chat(server.url)
     app = make_app(server.url)
     async with app.run_test(size=(130, 44)) as pilot:
-        await wait_until(pilot, lambda: app.agent is not None, what="the agent")
-        await wait_for_workers(pilot)
-        app.action_focus("agents")
+        await idle_in(pilot, "agents")
+        # Open the view, go from the model to the persona block, type, save: all in one burst,
+        # before the agent has been read. Nothing typed is lost or lands behind the view.
+        type_burst(pilot, "e", "tab", *"Warm. ", "ctrl+s")
+        await wait_until(
+            pilot, lambda: listed_block(app, "persona").startswith("Warm. "), what="saved"
+        )
+        assert len(app.screen_stack) == 1
+
         await pilot.press("e")
         await wait_until(
-            pilot, lambda: isinstance(app.screen, AgentDetailScreen), what="the detail view"
+            pilot,
+            lambda: isinstance(app.screen, AgentDetailScreen) and app.screen.ready,
+            what="the detail view",
         )
         human = app.screen.query_one("#block-human", TextArea)
         assert human.text == "Sam"
         human.text = "Sam, who bakes on Sundays."
         await pilot.press("ctrl+s")
-        await wait_until(pilot, lambda: len(app.screen_stack) == 1, what="the view to close")
-        await wait_for_workers(pilot)
+        await wait_until(pilot, lambda: listed_block(app, "human") != "Sam", what="saved")
+        assert len(app.screen_stack) == 1
         assert any("Saved agent baker" in n.message for n in app._notifications)
     api = ChinwagClient(server.url)
     agent = await api.get_agent(agent_id)
     await api.aclose()
     blocks = {b.label: b.value for b in (agent.memory.blocks or agent.blocks)}
+    assert blocks["persona"].startswith("Warm. ")
     assert blocks["human"] == "Sam, who bakes on Sundays."
+
+
+def listed_block(app: ChinwagApp, label: str) -> str:
+    """A memory block of the first agent as the agents pane has it (re-listed after a save)."""
+    agent = app.agents.agents[0]
+    return next(b.value for b in (agent.memory.blocks or agent.blocks) if b.label == label)
 
 
 async def test_retry_key_connects_once_the_server_is_up(

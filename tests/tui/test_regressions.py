@@ -6,7 +6,7 @@ from textual.widgets import Input, TextArea
 
 from tests.servers import ServerThread
 from tests.tui.conftest import AppFactory
-from tests.tui.helpers import screen_text, type_burst, wait_for_workers, wait_until
+from tests.tui.helpers import idle_in, screen_text, type_burst, wait_for_workers, wait_until
 from tui.app import ChinwagApp
 from tui.client import ChinwagClient
 from tui.screens.dialogs import NewAgentDialog
@@ -61,9 +61,7 @@ async def test_keys_after_new_agent_dialog_land_in_composer(
 ) -> None:
     app: ChinwagApp = make_app(server.url)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_until(pilot, lambda: "No agents yet" in screen_text(pilot), what="hint")
-        await wait_for_workers(pilot)
-        app.action_focus("agents")
+        await idle_in(pilot, "agents", ready=lambda: "No agents yet" in screen_text(pilot))
         # Everything typed at once: open the dialog, name the agent, create it, send a message.
         type_burst(pilot, "n", *"quick", "enter")
         await wait_until(pilot, lambda: len(app.agents.agents) == 1, what="the agent")
@@ -78,31 +76,28 @@ async def test_keys_after_new_agent_dialog_land_in_composer(
         assert user == [DRAFT]
 
 
-async def test_dialog_takes_focus_as_soon_as_it_opens(
+async def test_dialog_takes_the_keys_typed_after_it_opens_and_hands_on_those_after_it(
     server: ServerThread, make_app: AppFactory
 ) -> None:
     await _agent_without_conversations(server.url)
     app: ChinwagApp = make_app(server.url)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_until(pilot, lambda: app.agent is not None, what="the agent")
-        await wait_for_workers(pilot)
-        app.action_focus("conversations")
-        type_burst(pilot, "n", *"named", "enter")
+        await idle_in(pilot, "conversations")
+        # One burst: open the dialog, name the conversation, submit, and go on typing.
+        type_burst(pilot, "n", *"named", "enter", *"straight on")
         await wait_until(
             pilot,
             lambda: [c.summary for c in app.conversations.conversations] == ["named"],
             what="the conversation named in the dialog",
         )
-        await wait_for_workers(pilot)
+        await wait_until(pilot, lambda: app.composer.text == "straight on", what="the draft")
         assert app.focused is app.composer
 
 
 async def test_new_agent_form_keys(server: ServerThread, make_app: AppFactory) -> None:
     app: ChinwagApp = make_app(server.url)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_until(pilot, lambda: "No agents yet" in screen_text(pilot), what="hint")
-        await wait_for_workers(pilot)
-        app.action_focus("agents")
+        await idle_in(pilot, "agents", ready=lambda: "No agents yet" in screen_text(pilot))
         await pilot.press("n")
         await wait_until(pilot, lambda: isinstance(app.screen, NewAgentDialog), what="dialog")
         dialog = app.screen
@@ -129,3 +124,27 @@ async def test_new_agent_form_keys(server: ServerThread, make_app: AppFactory) -
         await wait_until(pilot, lambda: len(app.agents.agents) == 2, what="the second agent")
         await wait_for_workers(pilot)
         assert "saved-with-ctrl-s" in [a.name for a in app.agents.agents]
+
+
+async def test_enter_that_does_not_close_a_dialog_keeps_the_keys_in_it(
+    server: ServerThread, make_app: AppFactory
+) -> None:
+    app: ChinwagApp = make_app(server.url)
+    async with app.run_test(size=SIZE) as pilot:
+        await idle_in(pilot, "agents", ready=lambda: "No agents yet" in screen_text(pilot))
+        # Enter with no name yet: the dialog stays, and what is typed next is the name.
+        type_burst(pilot, "n", "enter", *"late")
+        await wait_until(pilot, lambda: isinstance(app.screen, NewAgentDialog), what="dialog")
+        dialog = app.screen
+        name = dialog.query_one("#name", Input)
+        await wait_until(pilot, lambda: name.value == "late", what="the name typed after enter")
+        # Enter in a text area is a new line, not a submission.
+        persona = dialog.query_one("#persona", TextArea)
+        persona.focus()
+        persona.text = ""
+        await pilot.press(*"one", "enter", *"two")
+        assert persona.text == "one\ntwo"
+        assert app.screen is dialog
+        await pilot.press("ctrl+s")
+        await wait_until(pilot, lambda: len(app.agents.agents) == 1, what="the agent")
+        assert app.agents.agents[0].name == "late"

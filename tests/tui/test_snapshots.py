@@ -49,6 +49,8 @@ def dialog_after(*keys: str, focus: str | None = None) -> Step:
             pilot.app.action_focus(focus)  # type: ignore[attr-defined]
         await pilot.press(*keys)
         await wait_until(pilot, lambda: len(pilot.app.screen_stack) > 1, what="a dialog")
+        # Its fields there (the agent detail view fills in once the agent is read).
+        await wait_until(pilot, lambda: getattr(pilot.app.screen, "ready", True), what="fields")
         # Network work behind the dialog done (e.g. its model list); a worker waiting on the
         # dialog's answer keeps running.
         await wait_until(

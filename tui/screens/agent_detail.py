@@ -28,47 +28,73 @@ class AgentChanges:
 
 
 class AgentDetailScreen(KeysFirst):
-    """``ctrl+s`` saves the edits, ``escape`` leaves without saving."""
+    """``ctrl+s`` saves the edits, ``escape`` leaves without saving.
+
+    It opens at once, saying it is loading, and holds the keys typed meanwhile; :meth:`show`
+    puts the agent's fields in and hands them the keys.
+    """
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+s", "save", "Save", id="agent.save", priority=True),
         Binding("escape", "dismiss_none", "Back", id="agent.back"),
     ]
+    LOADS_CONTENT = True
 
-    def __init__(self, agent: Agent, models: list[ModelInfo], *, cursor_blink: bool = True) -> None:
+    def __init__(self, *, cursor_blink: bool = True) -> None:
         super().__init__()
-        self.agent, self.models, self.cursor_blink = agent, models, cursor_blink
+        self.cursor_blink = cursor_blink
+        self.agent: Agent | None = None
 
     def compose(self) -> Iterable[Widget]:
-        agent = self.agent
-        handles = [m.handle for m in self.models]
+        with VerticalScroll(id="agent-detail"):
+            yield Label("Loading the agent…", classes="dim")
+        yield Footer()
+
+    async def show(self, agent: Agent, models: list[ModelInfo]) -> None:
+        """Fill in the agent's fields, focus the first one and replay the keys held so far."""
+        await self.mounted.wait()
+        self.agent = agent
+        view = self.query_one("#agent-detail", VerticalScroll)
+        await view.remove_children()
+        await view.mount_all(self._fields(agent, models))
+        for area in self.query(TextArea):
+            area.cursor_blink = self.cursor_blink
+        self.query_one("#model", Select).focus()
+        await self.take_keys()
+
+    def _fields(self, agent: Agent, models: list[ModelInfo]) -> list[Widget]:
+        handles = [m.handle for m in models]
         if agent.model and agent.model not in handles:
             handles.insert(0, agent.model)
-        with VerticalScroll(id="agent-detail"):
-            yield Label(f"Agent {agent.name}", classes="title")
-            yield Label(f"id {agent.id}", classes="dim")
-            yield Label("Model")
-            yield Select(
+        fields: list[Widget] = [
+            Label(f"Agent {agent.name}", classes="title"),
+            Label(f"id {agent.id}", classes="dim"),
+            Label("Model"),
+            Select(
                 [(h, h) for h in handles],
                 value=agent.model if agent.model in handles else Select.NULL,
                 id="model",
+            ),
+        ]
+        for block in self.blocks():
+            fields.append(
+                Label(f"Memory block: {block.label}  ({len(block.value)}/{block.limit})")
             )
-            for block in self.blocks():
-                yield Label(f"Memory block: {block.label}  ({len(block.value)}/{block.limit})")
-                yield TextArea(
+            fields.append(
+                TextArea(
                     block.value, id=f"block-{block.label}", classes="block", tab_behavior="focus"
                 )
-            yield Label("System prompt")
-            yield TextArea(agent.system, id="system", classes="system", tab_behavior="focus")
-            yield Button("Save (ctrl+s)", variant="primary", id="save")
-        yield Footer()
+            )
+        fields += [
+            Label("System prompt"),
+            TextArea(agent.system, id="system", classes="system", tab_behavior="focus"),
+            Button("Save (ctrl+s)", variant="primary", id="save"),
+        ]
+        return fields
 
     def blocks(self) -> list:
+        assert self.agent is not None
         return self.agent.memory.blocks or self.agent.blocks
-
-    def on_mount(self) -> None:
-        for area in self.query(TextArea):
-            area.cursor_blink = self.cursor_blink
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         self.action_save()
@@ -77,6 +103,8 @@ class AgentDetailScreen(KeysFirst):
         self.dismiss(None)
 
     def action_save(self) -> None:
+        if self.agent is None:
+            return
         changes = AgentChanges()
         model = self.query_one("#model", Select).value
         if isinstance(model, str) and model != self.agent.model:

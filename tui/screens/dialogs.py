@@ -5,13 +5,17 @@ Each dialog returns its result through ``dismiss`` so the app's workers do the n
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import ClassVar
 
 from textual import events
+from textual.actions import SkipAction
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
+from textual.dom import DOMNode
+from textual.message_pump import MessagePump
 from textual.screen import ModalScreen
 from textual.widget import Widget
 from textual.widgets import Button, Input, Label, RadioButton, RadioSet, Select, Static, TextArea
@@ -19,32 +23,70 @@ from textual.widgets import Button, Input, Label, RadioButton, RadioSet, Select,
 from shared_schema import ModelInfo
 
 
+async def settled(node: MessagePump) -> None:
+    """Wait until ``node`` has handled the messages already sent to it."""
+    done = asyncio.Event()
+    node.call_later(done.set)
+    await done.wait()
+
+
 class KeysFirst(ModalScreen):
     """A modal screen that receives every key typed after it was pushed.
 
     Between ``push_screen`` and the moment the screen's first widget takes the focus, the app
     would hand keys to nobody; it gives them to :meth:`early_key` instead (see
-    ``ChinwagApp.on_event``) and the screen replays them, in order, once it is mounted. Set
+    ``ChinwagApp.on_event``) and the screen replays them, in order and as if typed then, once
+    its fields are there (Enter can submit it; keys after that go to the screen below). Set
     ``focus_after`` to the widget the screen below should focus when this one is dismissed with
     a result: it is focused before the screen below resumes, so keys typed next land there.
     """
 
     focus_after: Widget | None = None
+    # Set on screens that show their fields only once something is loaded; they call
+    # ``take_keys`` themselves when the fields are there.
+    LOADS_CONTENT = False
 
     def __init__(self) -> None:
         super().__init__()
         self.ready = False
+        self.mounted = asyncio.Event()
         self._early: list[events.Key] = []
 
     def early_key(self, event: events.Key) -> None:
         self._early.append(event)
 
     def on_mount(self) -> None:
+        self.mounted.set()
+        if not self.LOADS_CONTENT:
+            # Not from this handler: replaying waits on this screen's own message queue.
+            self.run_worker(self.take_keys(), group="keys", description="replay early keys")
+
+    async def take_keys(self) -> None:
+        """Replay the keys held so far, then take keys directly."""
+        # Keys typed while these are replayed are held too, so none can overtake them.
+        while self._early:
+            await self._replay(self._early.pop(0))
         self.ready = True
-        target = self.focused or self
-        for event in self._early:
-            target._forward_event(events.Key(event.key, event.character))
-        self._early.clear()
+
+    async def _replay(self, event: events.Key) -> None:
+        """Handle an early key as if it were typed now: a priority binding of this screen runs
+        (Enter may close it), other keys go to the focused widget; once it has closed, to the
+        screen below. Each key is handled before the next: a Tab has moved the focus before
+        the next key goes to the focused widget."""
+        if self.is_active:
+            active = self.active_bindings.get(event.key)
+            priority = active is not None and active.binding.priority and active.node is self
+            if priority and await self.app.run_action(active.binding.action, self):
+                return
+            target = self.focused or self
+        else:
+            below = self.app.screen
+            target = below.focused or below
+        target._forward_event(events.Key(event.key, event.character))
+        node: DOMNode | None = target
+        while node is not None:  # the key bubbles up to the app, where Tab is bound
+            await settled(node)
+            node = node.parent
 
     def dismiss(self, result: object = None):  # type: ignore[no-untyped-def,override]
         if result is not None and self.focus_after is not None and len(self.app.screen_stack) > 1:
@@ -55,28 +97,46 @@ class KeysFirst(ModalScreen):
 
 
 class Dialog(KeysFirst):
-    """A centred box; ``ctrl+s`` submits the form, ``escape`` cancels (dismisses with ``None``)."""
+    """A centred box; ``ctrl+s`` submits the form, ``escape`` cancels (dismisses with ``None``).
+
+    Enter in a text field or on a button is a priority binding of the dialog rather than the
+    widget's own message, so the dialog closes while the app handles that key: keys typed right
+    after it go to the screen below, not into the closing dialog's field.
+    """
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel", id="dialog.cancel"),
         Binding("ctrl+s", "submit", "Submit", id="dialog.submit", priority=True),
+        Binding("enter", "enter", show=False, priority=True),
     ]
     DEFAULT_CLASSES = "dialog"
 
     def action_cancel(self) -> None:
         self.dismiss(None)
 
-    def action_submit(self) -> None:
+    async def action_submit(self) -> None:
+        if self.focused is not None:
+            await settled(self.focused)  # the field holds everything typed before
         self.submit()
 
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        if event.button.id == "cancel":
-            self.dismiss(None)
+    async def action_enter(self) -> None:
+        focused = self.focused
+        if not isinstance(focused, (Input, Button)):
+            raise SkipAction()  # a new line in a text area, a choice in a list: theirs
+        await settled(focused)
+        if isinstance(focused, Button):
+            self._pressed(focused)
         else:
             self.submit()
 
-    def on_input_submitted(self) -> None:
-        self.submit()
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self._pressed(event.button)
+
+    def _pressed(self, button: Button) -> None:
+        if button.id == "cancel":
+            self.dismiss(None)
+        else:
+            self.submit()
 
     def submit(self) -> None:
         raise NotImplementedError

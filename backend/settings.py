@@ -44,3 +44,6 @@ class Settings:
     env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
     lock_lease_seconds: float = 30.0
     keepalive_seconds: float = 15.0
+    # How often a run's new chunks are written for other server processes on the same file,
+    # and how often those look for them (and for a cancel asked of a run).
+    run_poll_seconds: float = 0.1

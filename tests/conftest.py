@@ -70,3 +70,13 @@ def fake_provider_config(fake: FakeOpenAI, **overrides: Any) -> dict[str, Any]:
 def llm_server(server_factory: ServerFactory, fake_llm: FakeOpenAI) -> ServerThread:
     """A server whose agents default to ``fake/fake-model``."""
     return server_factory(config=fake_provider_config(fake_llm))
+
+
+@pytest.fixture
+def config_file(tmp_path: Path, fake_llm: FakeOpenAI) -> Path:
+    path = tmp_path / "config.toml"
+    path.write_text(
+        f'[providers.fake]\nbase_url = "{fake_llm.base_url}"\napi_key = "k"\n'
+        'models = ["fake-model"]\n'
+    )
+    return path

@@ -1,11 +1,16 @@
-"""Run the real server (uvicorn) in a background thread on a free loopback port.
+"""Run the real server (uvicorn) in a background thread on a free loopback port, or as a
+separate ``python -m backend serve`` process.
 
 Tests talk to it over real HTTP with sync clients (httpx, the Letta SDK), so the server has its
 own event loop and thread and never waits on the test's.
 """
 
 import asyncio
+import os
+import signal
 import socket
+import subprocess
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -15,6 +20,7 @@ import uvicorn
 
 from backend.app import create_app
 from backend.settings import Settings
+from tests.waiting import wait_for
 
 
 class ServerThread:
@@ -67,3 +73,53 @@ def make_settings(db_path: Path, **overrides: Any) -> Settings:
     """Settings isolated from the machine: no provider keys from the environment."""
     overrides.setdefault("env", {})
     return Settings(db_path=db_path, **overrides)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class ServerProcess:
+    """``python -m backend serve`` as a child process, as a user would run it."""
+
+    def __init__(self, db: Path, config: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = {**os.environ, "CHINWAG_CONFIG": str(config)}
+        env.pop("OPENAI_API_KEY", None)
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "backend",
+                "serve",
+                "--port",
+                str(self.port),
+                "--db",
+                str(db),
+                "--log-level",
+                "warning",
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_for(self._healthy, timeout=20)
+
+    def _healthy(self) -> bool:
+        assert self.process.poll() is None, "the server exited"
+        try:
+            return httpx.get(f"{self.url}/v1/health/", timeout=1).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    def kill(self) -> None:
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)

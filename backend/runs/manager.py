@@ -4,6 +4,11 @@ A run is a server task: it outlives the HTTP request that started it, so a clien
 disconnects loses nothing. Its end is always the same sequence: final chunks published, reply
 stored, run row finished, lock released and chunk log persisted (one transaction), then the log
 closed, which is what makes every reader write ``[DONE]``.
+
+Several server processes may share one database file (two terminals, each with its bundled
+server). The lock is a lease in the file; while a run lives, its process also writes the new
+chunks there every ``run_poll_seconds`` and looks for a cancel asked by another process, so any
+process can attach to any run and cancel it.
 """
 
 import asyncio
@@ -48,6 +53,8 @@ log = logging.getLogger("chinwag.runs")
 CHUNK_RETENTION = timedelta(hours=2)
 SWEEP_SECONDS = 10.0
 MAX_AUTOMATIC_COMPACTIONS = 4
+CANCEL_WAIT_SECONDS = 30.0
+LIVE = ("created", "running")  # run statuses before its end
 
 
 @dataclass
@@ -59,6 +66,7 @@ class ActiveRun:
     input_ids: list[str]
     task: asyncio.Task[None] | None = None
     finishing: bool = False
+    persisted: int = 0  # chunks already in the database
 
 
 @dataclass
@@ -185,6 +193,8 @@ class RunManager:
 
     async def _drive(self, run: ActiveRun, model: ResolvedModel, options: SendOptions) -> None:
         renewer = asyncio.create_task(self._renew(run))
+        stop_sharing = asyncio.Event()
+        sharer = asyncio.create_task(self._share(run, stop_sharing))
         turn: Turn | None = None
         try:
             rows = await self.store.messages.in_context(run.conversation_id)
@@ -205,6 +215,8 @@ class RunManager:
             outcome = turn.failed(exc) if turn else Outcome("failed", "error", [], {}, exc)
         finally:
             renewer.cancel()
+            stop_sharing.set()
+            await sharer
         run.finishing = True
         await asyncio.shield(self._finish(run, outcome))
 
@@ -215,6 +227,29 @@ class RunManager:
                 await self.leases.renew(run.conversation_id, run.id)
             except Exception:
                 log.exception("could not renew the lock of run %s", run.id)
+
+    async def _share(self, run: ActiveRun, stop: asyncio.Event) -> None:
+        """Until ``stop``: write the run's new chunks for other server processes, and cancel the
+        run when one of them asks."""
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.settings.run_poll_seconds)
+            if stop.is_set():
+                return
+            try:
+                await self._persist_chunks(run)
+                if await self.store.runs.cancel_requested(run.id) and run.task is not None:
+                    run.task.cancel()  # once: the run's end writes the chunks left
+                    return
+            except Exception:
+                log.exception("could not share the chunks of run %s", run.id)
+
+    async def _persist_chunks(self, run: ActiveRun) -> None:
+        new = run.log.chunks[run.persisted :]
+        if new:
+            async with self.store.db.transaction() as tx:
+                await self.store.runs.add_chunks(tx, run.id, new)
+            run.persisted += len(new)
 
     async def _finish(self, run: ActiveRun, outcome: Outcome) -> None:
         try:
@@ -265,7 +300,7 @@ class RunManager:
                 stop_reason=outcome.stop_reason,
                 error=str(outcome.error) if outcome.error else None,
                 usage=outcome.usage,
-                chunks=run.log.chunks,
+                chunks=run.log.chunks[run.persisted :],
             )
             await self.leases.release_in(tx, run.conversation_id, run.id)
 
@@ -344,38 +379,91 @@ class RunManager:
     def _active_in(self, conversation_id: str) -> ActiveRun | None:
         return next((r for r in self.active.values() if r.conversation_id == conversation_id), None)
 
+    async def _elsewhere(self, conversation_id: str) -> str | None:
+        """The run that another server process is driving in this conversation, if any."""
+        run_id = await self.leases.active_run(conversation_id)
+        if run_id is None or run_id in self.active:
+            return None
+        row = await self.store.db.fetchone("SELECT status FROM runs WHERE id = ?", (run_id,))
+        return run_id if row is not None and row["status"] in LIVE else None
+
     async def cancel(self, conversation_id: str) -> str:
         """Cancel the conversation's active run and wait until it has finished; its id."""
         await self.store.conversations.row(conversation_id)
         run = self._active_in(conversation_id)
-        if run is None or run.finishing or run.task is None:
+        if run is not None and not run.finishing and run.task is not None:
+            run.task.cancel()
+            await asyncio.wait([run.task], timeout=CANCEL_WAIT_SECONDS)
+            return run.id
+        run_id = None if run is not None else await self._elsewhere(conversation_id)
+        if run_id is None:
             raise NoActiveRun("No active run to cancel in this conversation.")
-        run.task.cancel()
-        await asyncio.wait([run.task], timeout=30)
-        return run.id
+        await self.store.runs.request_cancel(run_id)
+        status = await self._ended(run_id)
+        if status != "cancelled":
+            raise NoActiveRun(
+                f"Run {run_id} could not be cancelled: it ended as {status}."
+                if status
+                else f"The server process running {run_id} did not answer the cancel request."
+            )
+        return run_id
+
+    async def _ended(self, run_id: str) -> str | None:
+        """Wait (bounded) until a run driven elsewhere has ended; its final status."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + CANCEL_WAIT_SECONDS
+        while loop.time() < deadline:
+            row = await self.store.db.fetchone("SELECT status FROM runs WHERE id = ?", (run_id,))
+            if row is None or row["status"] not in LIVE:
+                return row["status"] if row is not None else "deleted"
+            await asyncio.sleep(self.settings.run_poll_seconds)
+        return None
 
     async def attach(
         self, conversation_id: str, run_id: str | None, starting_after: int
     ) -> AsyncIterator[dict[str, Any] | None]:
         """The run's chunks after ``starting_after``: replayed, then live until the end."""
         await self.store.conversations.row(conversation_id)
+        wait = self.settings.keepalive_seconds
         if run_id is None:
             run = self._active_in(conversation_id)
-            if run is None:
+            if run is not None:
+                return run.log.follow(starting_after, wait=wait)
+            elsewhere = await self._elsewhere(conversation_id)
+            if elsewhere is None:
                 raise NoActiveRunToAttach("No active runs found for this conversation.")
-            return run.log.follow(starting_after, wait=self.settings.keepalive_seconds)
+            return self._tail(elsewhere, starting_after)
         row = await self.store.runs.get(run_id)
         if row["conversation_id"] != conversation_id:
             raise NotFound(f"Run {run_id} is not a run of conversation {conversation_id}.")
         active = self.active.get(run_id)
         if active is not None:
-            return active.log.follow(starting_after, wait=self.settings.keepalive_seconds)
-        chunks = await self.store.runs.chunks_after(run_id, starting_after)
-        if not chunks and row["status"] in ("created", "running"):
-            raise NoActiveRunToAttach(
-                f"Run {run_id} is running in another server process; attach to that one."
-            )
-        return _replay(chunks)
+            return active.log.follow(starting_after, wait=wait)
+        if row["status"] in LIVE:
+            return self._tail(run_id, starting_after)
+        return _replay(await self.store.runs.chunks_after(run_id, starting_after))
+
+    async def _tail(self, run_id: str, starting_after: int) -> AsyncIterator[dict[str, Any] | None]:
+        """Follow a run driven by another server process through the chunks it writes; yields
+        ``None`` for a keep-alive when nothing came for ``keepalive_seconds``."""
+        position, quiet = starting_after, 0.0
+        interval = self.settings.run_poll_seconds
+        while True:
+            # The status first: a run writes its last chunks and ends in one transaction.
+            row = await self.store.db.fetchone("SELECT status FROM runs WHERE id = ?", (run_id,))
+            ended = row is None or row["status"] not in LIVE
+            chunks = await self.store.runs.chunks_after(run_id, position)
+            for chunk in chunks:
+                yield chunk
+            if chunks:
+                position, quiet = chunks[-1]["seq_id"], 0.0
+            if ended:
+                return
+            await asyncio.sleep(interval)
+            quiet += interval
+            if quiet >= self.settings.keepalive_seconds:
+                quiet = 0.0
+                yield None
 
 
 async def _replay(chunks: list[dict[str, Any]]) -> AsyncIterator[dict[str, Any] | None]:

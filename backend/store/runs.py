@@ -53,10 +53,26 @@ class RunStore:
             " WHERE id = ?",
             (status, stop_reason, error, dumps(usage), now_iso(), run_id),
         )
+        await RunStore.add_chunks(tx, run_id, chunks)
+
+    @staticmethod
+    async def add_chunks(
+        tx: aiosqlite.Connection, run_id: str, chunks: list[dict[str, Any]]
+    ) -> None:
+        """Persist chunks of a run (while it runs, so other server processes can follow it)."""
         await tx.executemany(
             "INSERT OR REPLACE INTO run_chunks (run_id, seq_id, data) VALUES (?, ?, ?)",
             [(run_id, c["seq_id"], dumps(c)) for c in chunks],
         )
+
+    async def request_cancel(self, run_id: str) -> None:
+        """Ask the server process running ``run_id`` to cancel it (it polls for this)."""
+        async with self.db.transaction() as tx:
+            await tx.execute("UPDATE runs SET cancel_requested = 1 WHERE id = ?", (run_id,))
+
+    async def cancel_requested(self, run_id: str) -> bool:
+        row = await self.db.fetchone("SELECT cancel_requested FROM runs WHERE id = ?", (run_id,))
+        return bool(row and row["cancel_requested"])
 
     async def get(self, run_id: str) -> sqlite3.Row:
         row = await self.db.fetchone("SELECT * FROM runs WHERE id = ?", (run_id,))

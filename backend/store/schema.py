@@ -99,4 +99,8 @@ MIGRATIONS: list[str] = [
     """
     CREATE INDEX runs_completed ON runs(completed_at);
     """,
+    # 3: a server process asks the one running a run to cancel it.
+    """
+    ALTER TABLE runs ADD COLUMN cancel_requested INTEGER NOT NULL DEFAULT 0;
+    """,
 ]

@@ -1,83 +1,17 @@
 """``kill -9`` of a server mid-run: the input survives, the run fails, the lock goes."""
 
 import asyncio
-import os
-import signal
-import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import httpx
-import pytest
 
 from backend.runs.lock import LockLeases
 from backend.store import Store
 from tests.fakes.fake_openai import FakeOpenAI
 from tests.seed import new_agent
+from tests.servers import ServerProcess
 from tests.sse import frames, send, text_of
-from tests.waiting import wait_for
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class ServerProcess:
-    """``python -m backend serve`` as a child process, as a user would run it."""
-
-    def __init__(self, db: Path, config: Path) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        env = {**os.environ, "CHINWAG_CONFIG": str(config)}
-        env.pop("OPENAI_API_KEY", None)
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "backend",
-                "serve",
-                "--port",
-                str(self.port),
-                "--db",
-                str(db),
-                "--log-level",
-                "warning",
-            ],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        wait_for(self._healthy, timeout=20)
-
-    def _healthy(self) -> bool:
-        assert self.process.poll() is None, "the server exited"
-        try:
-            return httpx.get(f"{self.url}/v1/health/", timeout=1).status_code == 200
-        except httpx.TransportError:
-            return False
-
-    def kill(self) -> None:
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
-
-
-@pytest.fixture
-def config_file(tmp_path: Path, fake_llm: FakeOpenAI) -> Path:
-    path = tmp_path / "config.toml"
-    path.write_text(
-        f'[providers.fake]\nbase_url = "{fake_llm.base_url}"\napi_key = "k"\n'
-        'models = ["fake-model"]\n'
-    )
-    return path
 
 
 def test_kill_9_mid_run_then_restart(

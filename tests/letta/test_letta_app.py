@@ -357,3 +357,25 @@ async def test_escape_cancels_the_reply(
 
 async def _no_active_run(raw: LettaRaw, conversation_id: str) -> bool:
     return await raw.active_run(conversation_id) is None
+
+
+async def test_agent_details_edit_a_memory_block_on_letta(
+    api: ChinwagClient, make_agent: MakeAgent, make_app: AppFactory
+) -> None:
+    agent = await make_agent()
+    app = make_app(agent_id=agent.id)
+    async with app.run_test(size=(120, 44)) as pilot:
+        await helpers.idle_in(pilot, "agents")
+        # Typed at once, before Letta has answered: open, go to the persona block, type, save.
+        helpers.type_burst(pilot, "e", "tab", *"Brief. ", "ctrl+s")
+        await wait_until(
+            pilot,
+            lambda: any("Saved agent" in n.message for n in app._notifications),
+            timeout=20,
+            what="the save",
+        )
+        assert len(app.screen_stack) == 1
+    saved = await api.get_agent(agent.id)
+    blocks = {b.label: b.value for b in (saved.memory.blocks or saved.blocks)}
+    assert blocks["persona"] == "Brief. I am a terse test assistant."
+    assert blocks["human"] == "The human is a tester."

@@ -21,6 +21,7 @@ from rich.text import Text
 from textual import events
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
+from textual.geometry import Size
 from textual.message import Message
 from textual.reactive import reactive
 from textual.widget import Widget
@@ -262,11 +263,15 @@ class MessageList(VerticalScroll):
         self.has_older = False
         self.has_newer = False
         self.fetching = False
+        self._painted_size = Size(0, 0)
 
-    def on_resize(self) -> None:
+    def on_resize(self, event: events.Resize) -> None:
         # When the view shrinks while anchored (a banner appears), Textual scrolls it in the same
         # layout pass but may keep painting the scrollbar from before; repaint it afterwards.
-        self.call_after_refresh(self.vertical_scrollbar.refresh)
+        # Only for the view's own size: content growing (a streamed reply) resizes too.
+        if event.size != self._painted_size:
+            self._painted_size = event.size
+            self.call_after_refresh(self.vertical_scrollbar.refresh)
 
     # -- reading the window ---------------------------------------------------------------
 

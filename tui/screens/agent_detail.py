@@ -77,9 +77,7 @@ class AgentDetailScreen(KeysFirst):
             ),
         ]
         for block in self.blocks():
-            fields.append(
-                Label(f"Memory block: {block.label}  ({len(block.value)}/{block.limit})")
-            )
+            fields.append(Label(f"Memory block: {block.label}  ({len(block.value)}/{block.limit})"))
             fields.append(
                 TextArea(
                     block.value, id=f"block-{block.label}", classes="block", tab_behavior="focus"

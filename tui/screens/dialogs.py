@@ -64,24 +64,24 @@ class KeysFirst(ModalScreen):
     async def take_keys(self) -> None:
         """Replay the keys held so far, then take keys directly."""
         # Keys typed while these are replayed are held too, so none can overtake them.
-        while self._early:
+        while self._early and self.is_active:
             await self._replay(self._early.pop(0))
+        if self._early:  # a replayed key closed the screen: the rest belong to the one below
+            below = self.app.screen
+            for event in self._early:  # at once, so that no key typed later overtakes them
+                (below.focused or below)._forward_event(events.Key(event.key, event.character))
+            self._early.clear()
         self.ready = True
 
     async def _replay(self, event: events.Key) -> None:
         """Handle an early key as if it were typed now: a priority binding of this screen runs
-        (Enter may close it), other keys go to the focused widget; once it has closed, to the
-        screen below. Each key is handled before the next: a Tab has moved the focus before
-        the next key goes to the focused widget."""
-        if self.is_active:
-            active = self.active_bindings.get(event.key)
-            priority = active is not None and active.binding.priority and active.node is self
-            if priority and await self.app.run_action(active.binding.action, self):
-                return
-            target = self.focused or self
-        else:
-            below = self.app.screen
-            target = below.focused or below
+        (Enter may close it), other keys go to the focused widget. Each key is handled before
+        the next: a Tab has moved the focus before the next key goes to the focused widget."""
+        active = self.active_bindings.get(event.key)
+        priority = active is not None and active.binding.priority and active.node is self
+        if priority and await self.app.run_action(active.binding.action, self):
+            return
+        target = self.focused or self
         target._forward_event(events.Key(event.key, event.character))
         node: DOMNode | None = target
         while node is not None:  # the key bubbles up to the app, where Tab is bound

@@ -384,8 +384,7 @@ class RunManager:
         run_id = await self.leases.active_run(conversation_id)
         if run_id is None or run_id in self.active:
             return None
-        row = await self.store.db.fetchone("SELECT status FROM runs WHERE id = ?", (run_id,))
-        return run_id if row is not None and row["status"] in LIVE else None
+        return run_id if await self.store.runs.status(run_id) in LIVE else None
 
     async def cancel(self, conversation_id: str) -> str:
         """Cancel the conversation's active run and wait until it has finished; its id."""
@@ -413,9 +412,9 @@ class RunManager:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + CANCEL_WAIT_SECONDS
         while loop.time() < deadline:
-            row = await self.store.db.fetchone("SELECT status FROM runs WHERE id = ?", (run_id,))
-            if row is None or row["status"] not in LIVE:
-                return row["status"] if row is not None else "deleted"
+            status = await self.store.runs.status(run_id)
+            if status not in LIVE:
+                return status or "deleted"
             await asyncio.sleep(self.settings.run_poll_seconds)
         return None
 
@@ -450,8 +449,7 @@ class RunManager:
         interval = self.settings.run_poll_seconds
         while True:
             # The status first: a run writes its last chunks and ends in one transaction.
-            row = await self.store.db.fetchone("SELECT status FROM runs WHERE id = ?", (run_id,))
-            ended = row is None or row["status"] not in LIVE
+            ended = await self.store.runs.status(run_id) not in LIVE
             chunks = await self.store.runs.chunks_after(run_id, position)
             for chunk in chunks:
                 yield chunk

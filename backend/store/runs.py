@@ -70,6 +70,11 @@ class RunStore:
         async with self.db.transaction() as tx:
             await tx.execute("UPDATE runs SET cancel_requested = 1 WHERE id = ?", (run_id,))
 
+    async def status(self, run_id: str) -> str | None:
+        """The run's status, or None when it no longer exists (its conversation was deleted)."""
+        row = await self.db.fetchone("SELECT status FROM runs WHERE id = ?", (run_id,))
+        return row["status"] if row is not None else None
+
     async def cancel_requested(self, run_id: str) -> bool:
         row = await self.db.fetchone("SELECT cancel_requested FROM runs WHERE id = ?", (run_id,))
         return bool(row and row["cancel_requested"])

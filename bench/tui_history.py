@@ -51,7 +51,7 @@ async def run(url: str, conversation_id: str) -> None:
         for _ in range(3):  # open it a few times: the first includes the cursor probe
             old = view.blocks[0]
             started = time.perf_counter()
-            app.open_conversation(conversation)
+            app.chat.open_conversation(conversation)
             await wait(pilot, lambda old=old: view.blocks and view.blocks[0] is not old)
             await wait(pilot, lambda: not opening(app))
             timings.append(time.perf_counter() - started)

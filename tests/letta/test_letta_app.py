@@ -286,8 +286,8 @@ async def test_busy_conversation_keeps_the_draft(
 
         app.action_focus("composer")
         await pilot.press(*"my draft", "enter")
-        await wait_until(pilot, lambda: app.busy_run_id is not None, what="the busy banner")
-        assert app.busy_run_id == await raw.active_run(conversation.id)
+        await wait_until(pilot, lambda: app.chat.busy_run_id is not None, what="the busy banner")
+        assert app.chat.busy_run_id == await raw.active_run(conversation.id)
         assert app.composer.text == "my draft"
         assert "busy" in screen_text(pilot)
         await asyncio.wait_for(elsewhere, 30)
@@ -309,7 +309,9 @@ async def test_attach_key_shows_the_reply_that_keeps_it_busy(
         try:
             app.action_focus("composer")
             await pilot.press(*"my draft", "enter")
-            await wait_until(pilot, lambda: app.busy_run_id is not None, what="the busy banner")
+            await wait_until(
+                pilot, lambda: app.chat.busy_run_id is not None, what="the busy banner"
+            )
             await pilot.press("ctrl+o")
             await wait_until(
                 pilot,

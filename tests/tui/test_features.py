@@ -49,7 +49,7 @@ async def test_export_writes_the_conversation_as_markdown(
     app = make_app(server.url, export_dir=tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await _opened(pilot, conversation_id)
-        app.action_export()
+        app.action_do("export.export")
         path = tmp_path / "chinwag-sourdough-notes.md"
         await wait_until(pilot, path.exists, what="the export file")
         await wait_for_workers(pilot)
@@ -74,7 +74,7 @@ async def test_copy_a_message_and_the_last_reply(
         first_user.focus()
         await pilot.press("c")
         assert copied == ["How warm should the proof be?"]
-        app.action_copy_last()
+        app.action_do("export.copy_last")
         replies = [b.entry.text for b in app.query(ChatBlock) if b.entry.kind == "assistant"]
         assert copied[-1] == replies[-1] and "how long" in copied[-1]
 

@@ -113,7 +113,7 @@ async def open_new_conversation(
     api = ChinwagClient(url)
     agent = await api.create_agent("flow")
     conversation = await api.create_conversation(agent.id, summary)
-    app.action_refresh()
+    app.action_do("connection.refresh")
     await wait_until(
         pilot,
         lambda: app.conversation is not None and app.conversation.id == conversation.id,
@@ -167,9 +167,9 @@ async def test_busy_conversation_keeps_draft_and_attaches(
 
         app.action_focus("composer")
         await pilot.press(*"my draft", "enter")
-        await wait_until(pilot, lambda: app.busy_run_id is not None, what="the busy banner")
+        await wait_until(pilot, lambda: app.chat.busy_run_id is not None, what="the busy banner")
         assert app.composer.text == "my draft"
-        assert "busy" in screen_text(pilot) and app.busy_run_id in screen_text(pilot)
+        assert "busy" in screen_text(pilot) and app.chat.busy_run_id in screen_text(pilot)
 
         await pilot.press("ctrl+o")
         await wait_until(pilot, lambda: replies(app) == ["alpha beta "], what="the replay")
@@ -177,7 +177,7 @@ async def test_busy_conversation_keeps_draft_and_attaches(
         await wait_until(pilot, lambda: not app.streaming, what="the attached reply to end")
         await wait_for_workers(pilot)
         assert replies(app) == ["alpha beta gamma delta"]
-        assert app.busy_run_id is None
+        assert app.chat.busy_run_id is None
         assert app.composer.text == "my draft"
         await elsewhere
         await api.aclose()

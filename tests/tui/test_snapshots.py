@@ -93,7 +93,7 @@ async def finished_reply(pilot: Pilot) -> None:
 async def busy(pilot: Pilot) -> None:
     await opened(pilot)
     await pilot.press(*"are you there?", "enter")
-    await wait_until(pilot, lambda: pilot.app.busy_run_id is not None, what="the banner")
+    await wait_until(pilot, lambda: pilot.app.chat.busy_run_id is not None, what="the banner")
     await settle(pilot)
     pilot.app.messages.scroll_end(animate=False, immediate=True)
     await pilot.pause()

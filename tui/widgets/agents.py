@@ -17,9 +17,9 @@ class AgentList(OptionList):
     """Highlighting an agent opens it; ``n`` creates one, ``d`` deletes, ``e`` shows details."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("n", "app.new_agent", "New agent", id="agents.new", priority=True),
-        Binding("e", "app.agent_details", "Details", id="agents.details", priority=True),
-        Binding("d,delete", "app.delete_agent", "Delete", id="agents.delete", priority=True),
+        Binding("n", "app.do('agents.new')", "New agent", id="agents.new", priority=True),
+        Binding("e", "app.do('agents.details')", "Details", id="agents.details", priority=True),
+        Binding("d,delete", "app.do('agents.delete')", "Delete", id="agents.delete", priority=True),
         Binding("[", "app.resize(-2)", "Narrower", id="pane.narrower", show=False),
         Binding("]", "app.resize(2)", "Wider", id="pane.wider", show=False),
     ]

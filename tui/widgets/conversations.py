@@ -20,12 +20,22 @@ class ConversationList(OptionList):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding(
-            "n", "app.new_conversation", "New conversation", id="conversations.new", priority=True
+            "n",
+            "app.do('conversations.new')",
+            "New conversation",
+            id="conversations.new",
+            priority=True,
         ),
-        Binding("r", "app.rename_conversation", "Rename", id="conversations.rename", priority=True),
+        Binding(
+            "r",
+            "app.do('conversations.rename')",
+            "Rename",
+            id="conversations.rename",
+            priority=True,
+        ),
         Binding(
             "d,delete",
-            "app.delete_conversation",
+            "app.do('conversations.delete')",
             "Delete",
             id="conversations.delete",
             priority=True,

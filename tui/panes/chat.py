@@ -1,0 +1,394 @@
+"""The chat pane: the transcript, the busy banner and the composer, and every flow of them.
+
+It owns opening a conversation, paging through its history, turns (send, stream, cancel,
+attach) and the context figures of the status bar. It tells the rest of the app what changed
+with typed messages (:class:`ChatPane.ConversationNamed`); the app routes them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, ClassVar
+
+from textual import on, work
+from textual.containers import Vertical
+from textual.message import Message
+from textual.widget import Widget
+from textual.widgets import Markdown, Static
+
+from shared_schema import Conversation, ErrorMessage, PingMessage, StopReason, UsageStatistics
+from tui.client import MessagePage, Reattached
+from tui.errors import ClientError, ConversationBusy, NoActiveRun
+from tui.parts import Command, Part
+from tui.widgets.composer import Composer
+from tui.widgets.messages import MessageList, Turn
+
+
+class ChatPane(Part, Vertical):
+    """Transcript over composer; ``esc`` cancels a reply, ``ctrl+o`` attaches to a busy one."""
+
+    COMMANDS: ClassVar[list[Command]] = [
+        Command("chat.cancel", "Cancel reply", "Stop the running reply; the text so far is kept"),
+        Command(
+            "chat.attach",
+            "Attach to running reply",
+            "Watch the reply that keeps this conversation busy",
+        ),
+        Command(
+            "chat.toggle_compacted",
+            "Toggle compacted history",
+            "Show or hide messages left by compaction",
+        ),
+    ]
+
+    class ConversationNamed(Message):
+        """A turn started or named a conversation: the conversations list should show it."""
+
+        def __init__(self, conversation: Conversation) -> None:
+            super().__init__()
+            self.conversation = conversation
+
+    def __init__(self, *, window: int, cursor_blink: bool, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.window = window
+        self.cursor_blink = cursor_blink
+        self.conversation: Conversation | None = None
+        self.busy_run_id: str | None = None
+        self.show_compacted = False
+        self.usage: UsageStatistics | None = None
+        self._streaming = False
+        # The open conversation's in-context ids, on servers whose listing does not say which
+        # messages are in context (Letta): the default view keeps only those.
+        self._context_ids: set[str] | None = None
+
+    def compose(self) -> Iterable[Widget]:
+        yield MessageList(window=self.window, id="messages")
+        yield Static(id="busy")
+        yield Composer(cursor_blink=self.cursor_blink, id="composer")
+
+    @property
+    def messages(self) -> MessageList:
+        return self.query_one("#messages", MessageList)
+
+    @property
+    def composer(self) -> Composer:
+        return self.query_one("#composer", Composer)
+
+    @property
+    def streaming(self) -> bool:
+        """A reply is being streamed into the transcript (esc cancels it)."""
+        return self._streaming
+
+    @streaming.setter
+    def streaming(self, value: bool) -> None:
+        self._streaming = value
+        self.app.refresh_bindings()
+
+    def check(self, action: str) -> bool | None:
+        if action == "cancel":
+            return self.streaming
+        if action == "attach":
+            return self.conversation is not None and not self.streaming
+        return True
+
+    # -- what the rest of the app asks of it ----------------------------------------------
+
+    async def show_hint(self, text: str) -> None:
+        """Replace the transcript with a hint (no agents, no conversations yet)."""
+        await self.messages.remove_children()
+        await self.messages.mount(Markdown(text, classes="hint"))
+
+    async def close(self) -> None:
+        """No conversation open any more (its agent or itself was deleted)."""
+        self.conversation = None
+        await self.messages.remove_children()
+
+    @work(exclusive=True, group="open", description="open conversation")
+    async def open_conversation(self, conversation: Conversation) -> None:
+        """Show the newest page; older pages come when the reader scrolls to the top."""
+        client = self.client
+        if client is None:
+            return
+        self.conversation = conversation
+        self.usage = None
+        self.set_busy(None)
+        view = self.messages
+        view.fetching = True
+        try:
+            page = await client.newest_page(
+                conversation.id,
+                self.chinwag.settings.page_size,
+                include_compacted=self.show_compacted,
+            )
+            self._context_ids = None
+            page = await self._current_context(conversation, page)
+            if self.conversation is not conversation:
+                return
+            await view.show(page.messages, page.more)
+        except ClientError as exc:
+            self.chinwag.report(exc)
+            return
+        finally:
+            view.fetching = False
+        view.call_after_refresh(view.check_edges)
+        self.refresh_context()
+
+    async def reload_newest(self) -> None:
+        """Show the newest page again from scratch (after compaction changed the context)."""
+        conversation, client = self.conversation, self.client
+        assert conversation is not None and client is not None
+        self.usage = None
+        page = await client.newest_page(
+            conversation.id, self.chinwag.settings.page_size, include_compacted=self.show_compacted
+        )
+        self._context_ids = None
+        page = await self._current_context(conversation, page)
+        await self.messages.show(page.messages, page.more)
+
+    def action_toggle_compacted(self) -> None:
+        self.show_compacted = not self.show_compacted
+        self.notify(
+            "Showing the full history, compacted messages included."
+            if self.show_compacted
+            else "Showing the current context only."
+        )
+        if self.conversation is not None:
+            self.open_conversation(self.conversation)
+
+    # -- context figures ------------------------------------------------------------------
+
+    @work(group="context", description="refresh context")
+    async def refresh_context(self) -> None:
+        """Update the status bar's context figures from the server's view of the conversation."""
+        conversation, client = self.conversation, self.client
+        status = self.chinwag.status
+        if conversation is None or client is None:
+            status.context = ""
+            return
+        try:
+            fresh = await client.get_conversation(conversation.id)
+        except ClientError:
+            return
+        if self.conversation is None or self.conversation.id != fresh.id:
+            return
+        self.conversation = fresh
+        window = self.context_window()
+        tokens = self.usage.total_tokens if self.usage else self.estimate_tokens()
+        used = f"~{tokens:,} tok" + (f" / {window:,}" if window else "")
+        status.context = f"{len(fresh.in_context_message_ids)} msgs · {used}"
+
+    def context_window(self) -> int | None:
+        agent = self.chinwag.agent
+        config = agent.llm_config if agent else None
+        return config.context_window if config else None
+
+    def estimate_tokens(self) -> int:
+        return sum(len(e.text) for e in self.messages.entries() if e.in_context) // 4
+
+    async def _current_context(self, conversation: Conversation, page: MessagePage) -> MessagePage:
+        """Keep only in-context messages in the default view when the server lists compacted
+        ones too without saying so (Letta): the conversation's ``in_context_message_ids`` are
+        the context, in order. Older pages that hold none of them are skipped."""
+        client = self.client
+        assert client is not None
+        if self.show_compacted:
+            return page
+        if self._context_ids is None:
+            if all(getattr(m, "in_context", None) is not None for m in page.messages):
+                return page  # the server filters (include_compacted) and flags its messages
+            fresh = await client.get_conversation(conversation.id)
+            self._context_ids = set(fresh.in_context_message_ids)
+        keep = self._context_ids
+        kept = [m for m in page.messages if getattr(m, "id", None) in keep]
+        page_size = self.chinwag.settings.page_size
+        while not kept and page.more and page.messages:
+            cursor = page.messages[0].id  # type: ignore[attr-defined]
+            page = await client.older_page(conversation.id, cursor, page_size)
+            kept = [m for m in page.messages if getattr(m, "id", None) in keep]
+        return MessagePage(kept, page.more)
+
+    # -- paging ---------------------------------------------------------------------------
+
+    @on(MessageList.NeedOlder)
+    def _need_older(self) -> None:
+        self._claim_page(older=True)
+
+    @on(MessageList.NeedNewer)
+    def _need_newer(self) -> None:
+        self._claim_page(older=False)
+
+    def _claim_page(self, *, older: bool) -> None:
+        # Claim the view synchronously: a second request while one is in flight is dropped,
+        # never allowed to cancel the first.
+        view = self.messages
+        cursor = view.oldest_id if older else view.newest_id
+        if view.fetching or self.conversation is None or cursor is None:
+            return
+        view.fetching = True
+        self.load_page(self.conversation, cursor, older=older)
+
+    @work(group="page", description="load page")
+    async def load_page(self, conversation: Conversation, cursor: str, *, older: bool) -> None:
+        """The page just older (or newer) than ``cursor``, added on that side of the view."""
+        view, client = self.messages, self.client
+        assert client is not None
+        fetch = client.older_page if older else client.newer_page
+        try:
+            page = await fetch(
+                conversation.id,
+                cursor,
+                self.chinwag.settings.page_size,
+                include_compacted=self.show_compacted,
+            )
+            if older:
+                page = await self._current_context(conversation, page)
+            elif self._context_ids is not None and not self.show_compacted:
+                page = MessagePage(
+                    [m for m in page.messages if getattr(m, "id", None) in self._context_ids],
+                    page.more,
+                )
+            if self.conversation is conversation:
+                add = view.prepend if older else view.append_page
+                await add(page.messages, page.more)
+        except ClientError as exc:
+            self.chinwag.report(exc)
+            return
+        finally:
+            view.fetching = False
+        view.call_after_refresh(view.check_edges)
+
+    # -- turns ----------------------------------------------------------------------------
+
+    @on(Composer.Submitted)
+    def _submitted(self, event: Composer.Submitted) -> None:
+        event.stop()
+        if self.streaming:
+            self.composer.restore(event.text)
+            self.notify("A reply is still streaming: esc cancels it.", severity="warning")
+            return
+        if self.chinwag.agent is None:
+            self.composer.restore(event.text)
+            self.notify("Create or pick an agent first (n in the agents pane).")
+            return
+        self.run_turn(event.text)
+
+    @work(exclusive=True, group="run", description="run turn")
+    async def run_turn(self, text: str | None, run_id: str | None = None) -> None:
+        """Send ``text`` (or attach to the running reply when ``text`` is None) and stream it."""
+        client, agent = self.client, self.chinwag.agent
+        if client is None or agent is None:
+            return
+        try:
+            if self.conversation is None:
+                conversation = await client.create_conversation(agent.id, first_words(text))
+                self.conversation = conversation
+                self.post_message(self.ConversationNamed(conversation))
+            elif text and not self.conversation.summary:
+                renamed = await client.rename_conversation(self.conversation.id, first_words(text))
+                self.conversation = renamed
+                self.post_message(self.ConversationNamed(renamed))
+        except ClientError as exc:
+            self.chinwag.report(exc)
+            if text:
+                self.composer.restore(text)
+            return
+        conversation = self.conversation
+        view = self.messages
+        if view.has_newer:  # the reader paged far back: the reply belongs after the newest page
+            page = await client.newest_page(conversation.id, self.chinwag.settings.page_size)
+            await view.show(page.messages, page.more)
+        self.set_busy(None)
+        self.streaming = True
+        self.chinwag.set_activity("replying…" if text else "attached…")
+        turn = await view.begin_turn(text)
+        stop: str | None = None
+        error: str | None = None
+        try:
+            stream = (
+                client.send(conversation.id, text)
+                if text
+                else client.attach(conversation.id, run_id=run_id)
+            )
+            async for chunk in stream:
+                stop = await self._apply_chunk(turn, chunk) or stop
+                if isinstance(chunk, ErrorMessage):
+                    error = chunk.detail or chunk.message or chunk.error_type
+        except ConversationBusy as exc:
+            await self._discard(turn)
+            if text:
+                self.composer.restore(text)
+            self.set_busy(exc.run_id)
+            return
+        except NoActiveRun:
+            await self._discard(turn)
+            self.notify("Nothing is running in this conversation.")
+            return
+        except ClientError as exc:
+            error = exc.message
+        finally:
+            self.streaming = False
+            self.chinwag.set_activity("")
+        await turn.finish(stop, error)
+        self.refresh_context()
+
+    async def _apply_chunk(self, turn: Turn, chunk: Any) -> str | None:
+        """Route one chunk (oterm-style ``match``); returns the stop reason when it is one."""
+        match chunk:
+            case Reattached(replayed=replayed):
+                if replayed:
+                    await turn.restart()
+                self.notify("Connection dropped: re-attached to the reply.", timeout=3)
+            case PingMessage():
+                pass
+            case StopReason(stop_reason=reason):
+                return reason
+            case UsageStatistics():
+                self.usage = chunk
+            case ErrorMessage():
+                pass
+            case _:
+                await turn.feed(chunk)
+        return None
+
+    async def _discard(self, turn: Turn) -> None:
+        if turn.user_block is not None:
+            await turn.user_block.remove()
+
+    def set_busy(self, run_id: str | None) -> None:
+        """Show (or hide) the banner that says another reply keeps the conversation busy."""
+        self.busy_run_id = run_id
+        banner = self.query_one("#busy", Static)
+        banner.display = run_id is not None
+        if run_id:
+            key = self.chinwag.key_of("app.attach", "ctrl+o")
+            banner.update(
+                f"⏳ This conversation is busy: another reply ({run_id}) is still being "
+                "written, by another client or an earlier session. Your draft is kept.  "
+                f"Press {key} to watch it live."
+            )
+        self.app.refresh_bindings()
+
+    def action_attach(self) -> None:
+        if self.conversation is None or self.streaming:
+            return
+        self.run_turn(None, self.busy_run_id)
+
+    def action_cancel(self) -> None:
+        if self.streaming and self.conversation is not None and self.client is not None:
+            self._cancel(self.conversation)
+
+    @work(group="cancel", description="action cancel")
+    async def _cancel(self, conversation: Conversation) -> None:
+        assert self.client is not None
+        try:
+            await self.client.cancel(conversation.id)
+        except NoActiveRun:
+            pass
+        except ClientError as exc:
+            self.chinwag.report(exc)
+
+
+def first_words(text: str | None, limit: int = 48) -> str:
+    """A conversation's name from its first message."""
+    words = " ".join((text or "").split())
+    return words if len(words) <= limit else words[: limit - 1].rstrip() + "…"

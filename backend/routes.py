@@ -9,6 +9,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from backend.api import agents, conversations, health, streams
+from backend.api.addressing import on_default
 from shared_schema import (
     Agent,
     AgentCreate,
@@ -117,7 +118,7 @@ ENDPOINTS: list[Endpoint] = [
         "List an agent's conversations",
         response=list[Conversation],
         collection=True,
-        query=("agent_id", "limit", "after", "before", "order"),
+        query=("agent_id", "limit", "after", "before", "order", "order_by"),
     ),
     Endpoint(
         "GET",
@@ -145,7 +146,15 @@ ENDPOINTS: list[Endpoint] = [
         "/v1/conversations/{conversation_id}/messages",
         conversations.list_messages,
         "List a conversation's messages",
-        query=("limit", "order", "before", "after", "include_compacted"),
+        query=(
+            "agent_id",
+            "limit",
+            "order",
+            "before",
+            "after",
+            "include_compacted",
+            "include_return_message_types",
+        ),
     ),
     Endpoint(
         "POST",
@@ -175,7 +184,88 @@ ENDPOINTS: list[Endpoint] = [
         body=CompactRequest,
         response=CompactResponse,
     ),
+    Endpoint(
+        "POST",
+        "/v1/conversations/{conversation_id}/fork",
+        conversations.fork_conversation,
+        "Fork a conversation (optionally at a message): same message ids, own system message",
+        response=Conversation,
+        query=("agent_id", "message_id"),
+    ),
+    Endpoint(
+        "GET",
+        "/v1/agents/{agent_id}/messages",
+        on_default(conversations.list_messages),
+        "List the agent's default conversation",
+        query=("limit", "order", "before", "after", "include_compacted"),
+    ),
+    Endpoint(
+        "POST",
+        "/v1/agents/{agent_id}/messages",
+        on_default(streams.send_agent_message),
+        "Send to the agent's default conversation (JSON unless streaming is true)",
+        body=SendRequest,
+    ),
+    Endpoint(
+        "POST",
+        "/v1/agents/{agent_id}/messages/stream",
+        on_default(streams.stream_agent_message),
+        "Send to the agent's default conversation and stream the reply",
+        body=SendRequest,
+    ),
+    Endpoint(
+        "POST",
+        "/v1/agents/{agent_id}/messages/cancel",
+        on_default(streams.cancel_run),
+        "Cancel the active run of the agent's default conversation",
+    ),
+    Endpoint(
+        "POST",
+        "/v1/agents/{agent_id}/summarize",
+        on_default(streams.compact_conversation),
+        "Compact the agent's default conversation",
+        body=CompactRequest,
+        response=CompactResponse,
+    ),
+    Endpoint(
+        "PATCH",
+        "/v1/agents/{agent_id}/reset-messages",
+        agents.reset_messages,
+        "Forget the messages of the agent's default conversation",
+        response=Agent,
+    ),
+    Endpoint(
+        "GET",
+        "/v1/messages/{message_id}",
+        conversations.get_message,
+        "Retrieve a message (a list of one, as in Letta)",
+    ),
+    Endpoint(
+        "GET",
+        "/v1/runs/",
+        streams.list_runs,
+        "List runs",
+        response=list[Run],
+        collection=True,
+        query=(
+            "agent_id",
+            "conversation_id",
+            "statuses",
+            "active",
+            "limit",
+            "after",
+            "before",
+            "order",
+        ),
+    ),
     Endpoint("GET", "/v1/runs/{run_id}", streams.get_run, "Retrieve a run", response=Run),
+    Endpoint(
+        "POST",
+        "/v1/runs/{run_id}/stream",
+        streams.attach_run_stream,
+        "Replay a run's chunks after starting_after, then follow it (text/event-stream)",
+        body=StreamRequest,
+    ),
 ]
 
 

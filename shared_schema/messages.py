@@ -209,6 +209,7 @@ class SendRequest(BaseModel):
 
     messages: list[MessageCreate] | None = None
     input: str | None = None
+    agent_id: str | None = None  # with the ``default`` conversation
     streaming: bool = True
     stream_tokens: bool = False
     include_pings: bool = True

@@ -50,6 +50,8 @@ class Agent(_Wire):
     tools: list[Any] = Field(default_factory=list)
     sources: list[Any] = Field(default_factory=list)
     tags: list[str] = Field(default_factory=list)
+    description: str | None = None
+    message_ids: list[str] = Field(default_factory=list)
     created_at: str | None = None
     updated_at: str | None = None
 
@@ -68,6 +70,7 @@ class AgentCreate(_Request):
     system: str | None = None
     memory_blocks: list[BlockCreate] = Field(default_factory=list)
     tags: list[str] = Field(default_factory=list)
+    description: str | None = Field(default=None, max_length=10000)
 
 
 class AgentUpdate(_Request):
@@ -75,6 +78,7 @@ class AgentUpdate(_Request):
     model: str | None = None
     system: str | None = None
     tags: list[str] | None = None
+    description: str | None = Field(default=None, max_length=10000)
 
 
 class BlockUpdate(_Request):
@@ -110,6 +114,8 @@ class ConversationUpdate(_Request):
 
 class StreamRequest(_Request):
     run_id: str | None = None
+    agent_id: str | None = None  # with the ``default`` conversation
+    otid: str | None = None  # finds the run that stored the message with this otid
     starting_after: int = Field(default=0, ge=0)
     include_pings: bool = True
 
@@ -123,6 +129,7 @@ class CompactionSettings(_Request):
 
 
 class CompactRequest(_Request):
+    agent_id: str | None = None  # with the ``default`` conversation
     compaction_settings: CompactionSettings = Field(default_factory=CompactionSettings)
 
 
@@ -153,4 +160,6 @@ class ErrorBody(_Wire):
 
 class Health(_Wire):
     status: str
-    version: str
+    version: str  # the Letta API version this server is compatible with
+    server: str | None = None
+    chinwag_version: str | None = None

@@ -5,10 +5,11 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from backend.api import addressing
 from backend.api.common import parse_body, query_int, query_order, query_str, respond
 from backend.errors import InvalidArgument
 from backend.llm import ProviderRegistry, UnknownProviderError
-from backend.services import services
+from backend.services import Services, services
 from shared_schema import AgentCreate, AgentUpdate, BlockUpdate
 
 DEFAULT_SYSTEM = (
@@ -32,7 +33,10 @@ def resolve_handle(registry: ProviderRegistry, handle: str) -> dict[str, Any]:
     }
 
 
-def agent_to_wire(registry: ProviderRegistry, agent: dict[str, Any]) -> dict[str, Any]:
+def agent_to_wire(
+    registry: ProviderRegistry, agent: dict[str, Any], message_ids: list[str] | None = None
+) -> dict[str, Any]:
+    """The API shape; ``message_ids`` are the default conversation's in-context ids."""
     try:
         llm_config = resolve_handle(registry, agent["model"])
     except InvalidArgument:  # a provider removed from the config since the agent was made
@@ -49,6 +53,7 @@ def agent_to_wire(registry: ProviderRegistry, agent: dict[str, Any]) -> dict[str
         "llm_config": llm_config,
         "tools": [],
         "sources": [],
+        "message_ids": message_ids or [],
     }
 
 
@@ -65,6 +70,7 @@ async def create_agent(request: Request) -> JSONResponse:
         agent_type="letta_v1_agent",
         tags=body.tags,
         blocks=[b.model_dump() for b in body.memory_blocks],
+        description=body.description,
     )
     return respond(agent_to_wire(svc.registry, agent))
 
@@ -78,13 +84,14 @@ async def list_agents(request: Request) -> JSONResponse:
         before=query_str(request, "before"),
         name=query_str(request, "name"),
     )
-    return respond([agent_to_wire(svc.registry, a) for a in agents])
+    ids = await svc.store.conversations.default_context_ids([a["id"] for a in agents])
+    return respond([agent_to_wire(svc.registry, a, ids[a["id"]]) for a in agents])
 
 
 async def get_agent(request: Request) -> JSONResponse:
     svc = services(request)
     agent = await svc.store.agents.get(request.path_params["agent_id"])
-    return respond(agent_to_wire(svc.registry, agent))
+    return respond(await _with_message_ids(svc, agent))
 
 
 async def update_agent(request: Request) -> JSONResponse:
@@ -96,7 +103,12 @@ async def update_agent(request: Request) -> JSONResponse:
     if "model" in changes:
         resolve_handle(svc.registry, changes["model"])
     agent = await svc.store.agents.update(agent_id, changes)
-    return respond(agent_to_wire(svc.registry, agent))
+    return respond(await _with_message_ids(svc, agent))
+
+
+async def _with_message_ids(svc: Services, agent: dict[str, Any]) -> dict[str, Any]:
+    ids = await svc.store.conversations.default_context_ids([agent["id"]])
+    return agent_to_wire(svc.registry, agent, ids[agent["id"]])
 
 
 async def update_block(request: Request) -> JSONResponse:
@@ -108,6 +120,14 @@ async def update_block(request: Request) -> JSONResponse:
         agent_id, request.path_params["label"], body.model_dump(exclude_none=True)
     )
     return respond(block)
+
+
+async def reset_messages(request: Request) -> JSONResponse:
+    """``PATCH /v1/agents/{id}/reset-messages``: empty the default conversation."""
+    svc = services(request)
+    agent_id = request.path_params["agent_id"]
+    await svc.runs.reset(await addressing.default_of(request, agent_id))
+    return respond(await _with_message_ids(svc, await svc.store.agents.get(agent_id)))
 
 
 async def delete_agent(request: Request) -> JSONResponse:

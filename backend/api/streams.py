@@ -1,4 +1,4 @@
-"""Sending, re-attaching and cancelling (API.md sections 4, 5.2, 5.3, 5.4, 6)."""
+"""Sending, re-attaching, cancelling, compacting and runs (API.md sections 4, 5.2–5.5, 6, 8)."""
 
 import json
 from collections.abc import AsyncIterator
@@ -7,10 +7,19 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
-from backend.api.common import parse_body, respond
+from backend.api import addressing
+from backend.api.common import (
+    parse_body,
+    query_bool,
+    query_int,
+    query_order,
+    query_str,
+    respond,
+)
+from backend.errors import InvalidArgument
 from backend.runs.manager import SendOptions
 from backend.services import services
-from backend.store.runs import run_to_wire
+from backend.store.runs import RUN_STATUSES, run_to_wire
 from shared_schema import CompactRequest, SendRequest, StreamRequest
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
@@ -76,32 +85,62 @@ async def collect(chunks: AsyncIterator[dict[str, Any] | None]) -> dict[str, Any
 
 
 async def send_message(request: Request) -> Response:
+    """``POST /v1/conversations/{id}/messages``: streams unless ``streaming`` is false."""
+    return await _send(request, streaming=None)
+
+
+async def send_agent_message(request: Request) -> Response:
+    """``POST /v1/agents/{id}/messages``: JSON, as in Letta, unless the body asks to stream."""
+    return await _send(request, streaming=False)
+
+
+async def stream_agent_message(request: Request) -> Response:
+    """``POST /v1/agents/{id}/messages/stream``: always a stream."""
+    return await _send(request, streaming=True)
+
+
+async def _send(request: Request, *, streaming: bool | None) -> Response:
+    """Send to the conversation the path names; ``streaming`` is the route's default (``None``:
+    the body's field with its own default)."""
     svc = services(request)
-    conversation_id = request.path_params["conversation_id"]
-    await svc.store.conversations.row(conversation_id)
     body = await parse_body(request, SendRequest)
+    conversation_id = await addressing.conversation_id(request, body.agent_id)
+    await svc.store.conversations.row(conversation_id)
+    if streaming is None or (streaming is False and "streaming" in body.model_fields_set):
+        streaming = body.streaming
     run = await svc.runs.start(
         conversation_id,
         body.inputs(),
         SendOptions(stream_tokens=body.stream_tokens, max_steps=body.max_steps),
     )
     chunks = run.log.follow(0, wait=svc.settings.keepalive_seconds)
-    if not body.streaming:
+    if not streaming:
         return respond(await collect(chunks))
     return event_stream(chunks, body.include_pings)
 
 
 async def attach_stream(request: Request) -> Response:
     svc = services(request)
-    conversation_id = request.path_params["conversation_id"]
-    await svc.store.conversations.row(conversation_id)
     body = await parse_body(request, StreamRequest, optional=True)
+    conversation_id = await addressing.conversation_id(request, body.agent_id)
+    await svc.store.conversations.row(conversation_id)
     chunks = await svc.runs.attach(conversation_id, body.run_id, body.starting_after)
     return event_stream(chunks, body.include_pings)
 
 
+async def attach_run_stream(request: Request) -> Response:
+    """``POST /v1/runs/{run_id}/stream``: the same replay-then-tail, addressed by run."""
+    svc = services(request)
+    body = await parse_body(request, StreamRequest, optional=True)
+    row = await svc.store.runs.get(request.path_params["run_id"])
+    chunks = await svc.runs.attach(row["conversation_id"], row["id"], body.starting_after)
+    return event_stream(chunks, body.include_pings)
+
+
 async def cancel_run(request: Request) -> JSONResponse:
-    run_id = await services(request).runs.cancel(request.path_params["conversation_id"])
+    svc = services(request)
+    conversation_id = await addressing.conversation_id(request)
+    run_id = await svc.runs.cancel(conversation_id)
     return respond({run_id: "cancelled"})
 
 
@@ -110,10 +149,39 @@ async def get_run(request: Request) -> JSONResponse:
     return respond(run_to_wire(row))
 
 
+async def list_runs(request: Request) -> JSONResponse:
+    """``GET /v1/runs/``: newest first unless ``order=asc``, filtered as Letta filters."""
+    svc = services(request)
+    statuses = [s for raw in request.query_params.getlist("statuses") for s in raw.split(",") if s]
+    unknown = sorted(set(statuses) - set(RUN_STATUSES))
+    if unknown:
+        raise InvalidArgument(
+            f"Unknown run status {', '.join(unknown)}; use {', '.join(RUN_STATUSES)}."
+        )
+    if not statuses and query_bool(request, "active", False):
+        statuses = ["created", "running"]
+    conversation_id = query_str(request, "conversation_id")
+    agent_id = query_str(request, "agent_id")
+    if conversation_id == addressing.DEFAULT:
+        if agent_id is None:
+            raise InvalidArgument("conversation_id=default needs an agent_id to say whose.")
+        conversation_id = await addressing.default_of(request, agent_id)
+    rows = await svc.store.runs.page(
+        agent_id=agent_id,
+        conversation_id=conversation_id,
+        statuses=statuses,
+        limit=query_int(request, "limit", 100, low=1, high=1000),
+        order=query_order(request, "desc"),
+        after=query_str(request, "after"),
+        before=query_str(request, "before"),
+    )
+    return respond([run_to_wire(r) for r in rows])
+
+
 async def compact_conversation(request: Request) -> JSONResponse:
     svc = services(request)
-    conversation_id = request.path_params["conversation_id"]
-    await svc.store.conversations.row(conversation_id)
     body = await parse_body(request, CompactRequest, optional=True)
+    conversation_id = await addressing.conversation_id(request, body.agent_id)
+    await svc.store.conversations.row(conversation_id)
     result = await svc.runs.compact(conversation_id, body.compaction_settings)
     return respond(result.to_wire())

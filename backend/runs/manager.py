@@ -290,8 +290,8 @@ class RunManager:
                 in_context = "0" if outcome.input_left_context else "in_context"
                 await tx.execute(
                     f"UPDATE messages SET is_err = 1, in_context = {in_context}"
-                    f" WHERE id IN ({marks})",
-                    tuple(run.input_ids),
+                    f" WHERE conversation_id = ? AND id IN ({marks})",
+                    (run.conversation_id, *run.input_ids),
                 )
             await self.store.runs.finish(
                 tx,
@@ -338,6 +338,15 @@ class RunManager:
             )
             await self.leases.release_in(tx, conversation_id, run_id)
         return result
+
+    async def reset(self, conversation_id: str) -> None:
+        """Forget a conversation's messages (Letta's reset-messages); the next send compiles a
+        new system message. Refused with 409 while a run holds the conversation."""
+        holder = new_id("run")
+        async with self.store.db.transaction() as tx:
+            await self.leases.acquire(tx, conversation_id, holder)
+            await tx.execute("DELETE FROM messages WHERE conversation_id = ?", (conversation_id,))
+            await self.leases.release_in(tx, conversation_id, holder)
 
     def _make_room(self, run: ActiveRun, model: ResolvedModel) -> MakeRoom:
         """Automatic compaction for a turn whose context does not fit (the run holds the lock)."""

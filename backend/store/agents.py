@@ -34,6 +34,7 @@ class AgentStore:
         agent_type: str,
         tags: list[str],
         blocks: list[dict[str, Any]],
+        description: str | None = None,
     ) -> dict[str, Any]:
         agent_id = new_id("agent")
         name = name or agent_id[: len("agent-") + 8]
@@ -44,8 +45,19 @@ class AgentStore:
         async with self.db.transaction() as tx:
             await tx.execute(
                 "INSERT INTO agents (id, name, model, embedding, system, agent_type, tags,"
-                " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (agent_id, name, model, embedding, system, agent_type, dumps(tags), now, now),
+                " description, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    agent_id,
+                    name,
+                    model,
+                    embedding,
+                    system,
+                    agent_type,
+                    dumps(tags),
+                    description,
+                    now,
+                    now,
+                ),
             )
             await tx.executemany(
                 "INSERT INTO blocks (id, agent_id, label, value, char_limit, description)"
@@ -90,6 +102,7 @@ class AgentStore:
                 "system": r["system"],
                 "agent_type": r["agent_type"],
                 "tags": json.loads(r["tags"]),
+                "description": r["description"],
                 "blocks": by_agent[r["id"]],
                 "created_at": r["created_at"],
                 "updated_at": r["updated_at"],

@@ -1,12 +1,20 @@
-"""Conversations of an agent."""
+"""Conversations of an agent, its default conversation among them, and forks.
+
+The default conversation (Letta's agent-direct history) is an ordinary row marked
+``is_default``, made on first use; only its addressing (``default``, an agent id, the agent
+routes) is special, and that is resolved by the routes.
+"""
 
 import sqlite3
-from typing import Any
+from typing import Any, Literal
 
 from backend.errors import InvalidArgument, NotFound
 from backend.store.db import Database, now_iso
+from backend.store.messages import NewMessage, insert_rows
 from backend.store.paging import Order, page_query
 from shared_schema import new_id
+
+ConversationOrderBy = Literal["created_at", "last_message_at"]
 
 
 def _conversation(row: sqlite3.Row, in_context_ids: list[str]) -> dict[str, Any]:
@@ -59,6 +67,44 @@ class ConversationStore:
             ]
         return _conversation(row, ids)
 
+    async def default_for(self, agent_id: str) -> str:
+        """The id of the agent's default conversation, made now if it has none yet."""
+        sql = "SELECT id FROM conversations WHERE agent_id = ? AND is_default = 1"
+        row = await self.db.fetchone(sql, (agent_id,))
+        if row is not None:
+            return row["id"]
+        now = now_iso()
+        async with self.db.transaction() as tx:
+            async with tx.execute("SELECT 1 FROM agents WHERE id = ?", (agent_id,)) as cur:
+                if await cur.fetchone() is None:
+                    raise NotFound.of("Agent", agent_id)
+            await tx.execute(
+                "INSERT OR IGNORE INTO conversations"
+                " (id, agent_id, summary, created_at, updated_at, is_default)"
+                " VALUES (?, ?, NULL, ?, ?, 1)",
+                (new_id("conv"), agent_id, now, now),
+            )
+            async with tx.execute(sql, (agent_id,)) as cur:
+                made = await cur.fetchone()
+        assert made is not None
+        return made["id"]
+
+    async def default_context_ids(self, agent_ids: list[str]) -> dict[str, list[str]]:
+        """Each agent's ``message_ids``: the in-context ids of its default conversation."""
+        found: dict[str, list[str]] = {a: [] for a in agent_ids}
+        if not agent_ids:
+            return found
+        marks = ",".join("?" * len(agent_ids))
+        rows = await self.db.fetchall(
+            "SELECT c.agent_id, m.id FROM conversations c JOIN messages m"
+            " ON m.conversation_id = c.id AND m.in_context = 1"
+            f" WHERE c.is_default = 1 AND c.agent_id IN ({marks}) ORDER BY c.agent_id, m.ord",
+            tuple(agent_ids),
+        )
+        for r in rows:
+            found[r["agent_id"]].append(r["id"])
+        return found
+
     async def page(
         self,
         agent_id: str,
@@ -67,21 +113,62 @@ class ConversationStore:
         order: Order,
         after: str | None = None,
         before: str | None = None,
+        order_by: ConversationOrderBy = "created_at",
     ) -> list[dict[str, Any]]:
+        """An agent's conversations, its default one excepted (Letta lists only the others)."""
         if await self.db.fetchone("SELECT 1 FROM agents WHERE id = ?", (agent_id,)) is None:
             raise NotFound.of("Agent", agent_id)
+        if order_by == "last_message_at":
+            return await self._page_by_activity(agent_id, limit, order, after, before)
         q = page_query(
             "pos",
             order,
             await self._pos(agent_id, after) if after else None,
             await self._pos(agent_id, before) if before else None,
         )
-        where = " AND ".join(["agent_id = ?", *q.where])
+        where = " AND ".join(["agent_id = ?", "is_default = 0", *q.where])
         rows = await self.db.fetchall(
             f"SELECT * FROM conversations WHERE {where} ORDER BY {q.order_by} LIMIT ?",
             (agent_id, *q.params, limit),
         )
         if q.reverse:
+            rows.reverse()
+        return [_conversation(r, []) for r in rows]
+
+    async def _page_by_activity(
+        self, agent_id: str, limit: int, order: Order, after: str | None, before: str | None
+    ) -> list[dict[str, Any]]:
+        """Ordered by the last message (never-used ones as oldest), ties broken by creation."""
+        key = "(COALESCE(last_message_at, ''), pos)"
+        cursors = []
+        for cursor in (after, before):
+            if cursor is None:
+                cursors.append(None)
+                continue
+            row = await self.db.fetchone(
+                "SELECT COALESCE(last_message_at, '') AS t, pos FROM conversations"
+                " WHERE id = ? AND agent_id = ?",
+                (cursor, agent_id),
+            )
+            if row is None:
+                raise InvalidArgument(f"The cursor {cursor} is not a conversation of this agent.")
+            cursors.append((row["t"], row["pos"]))
+        ascending = order == "asc"
+        where, params = ["agent_id = ?", "is_default = 0"], [agent_id]
+        if cursors[0] is not None:
+            where.append(f"{key} {'>' if ascending else '<'} (?, ?)")
+            params += cursors[0]
+        if cursors[1] is not None:
+            where.append(f"{key} {'<' if ascending else '>'} (?, ?)")
+            params += cursors[1]
+        backwards = cursors[1] is not None and cursors[0] is None
+        direction = "ASC" if ascending != backwards else "DESC"
+        rows = await self.db.fetchall(
+            f"SELECT * FROM conversations WHERE {' AND '.join(where)} ORDER BY"
+            f" COALESCE(last_message_at, '') {direction}, pos {direction} LIMIT ?",
+            (*params, limit),
+        )
+        if backwards:
             rows.reverse()
         return [_conversation(r, []) for r in rows]
 
@@ -95,6 +182,64 @@ class ConversationStore:
                 f"The cursor {conversation_id} is not a conversation of this agent."
             )
         return row["pos"]
+
+    async def fork(
+        self, conversation_id: str, system: str, at_message_id: str | None = None
+    ) -> dict[str, Any]:
+        """A new conversation of the same agent whose context is ``system`` followed by the
+        source's in-context messages (up to ``at_message_id``), under the same message ids.
+
+        The rows are copied in one statement (a fork of 10,000 messages is a few ms); the copies
+        are not indexed again for search, which finds them through the shared id.
+        """
+        fork_id = new_id("conv")
+        now = now_iso()
+        async with self.db.transaction() as tx:
+            async with tx.execute(
+                "SELECT agent_id FROM conversations WHERE id = ?", (conversation_id,)
+            ) as cur:
+                source = await cur.fetchone()
+            if source is None:
+                raise NotFound.of("Conversation", conversation_id)
+            async with tx.execute(
+                "SELECT ord, message_type FROM messages WHERE conversation_id = ?"
+                " AND in_context = 1 ORDER BY ord LIMIT 1",
+                (conversation_id,),
+            ) as cur:
+                first = await cur.fetchone()
+            last_ord = None
+            if at_message_id is not None:
+                async with tx.execute(
+                    "SELECT ord, in_context FROM messages WHERE conversation_id = ? AND id = ?",
+                    (conversation_id, at_message_id),
+                ) as cur:
+                    at = await cur.fetchone()
+                if at is None or not at["in_context"]:
+                    where = "in the context of" if at is not None else "a message of"
+                    raise InvalidArgument(
+                        f"Cannot fork at {at_message_id}: it is not {where} conversation "
+                        f"{conversation_id}."
+                    )
+                last_ord = at["ord"]
+            await tx.execute(
+                "INSERT INTO conversations (id, agent_id, summary, created_at, updated_at,"
+                " last_message_at) VALUES (?, ?, NULL, ?, ?, ?)",
+                (fork_id, source["agent_id"], now, now, now if first else None),
+            )
+            if first is not None:
+                # Stored ords start at ORD_STRIDE, so 0 sorts the fork's system message first.
+                skip_below = first["ord"] if first["message_type"] == "system_message" else -1
+                up_to = (1 << 62) if last_ord is None else last_ord
+                await insert_rows(tx, fork_id, [(0, NewMessage("system_message", system))])
+                await tx.execute(
+                    "INSERT INTO messages (id, conversation_id, ord, message_type, role, content,"
+                    " extra, run_id, otid, in_context, is_err, created_at, fts)"
+                    " SELECT id, ?, ord, message_type, role, content, extra, run_id, otid, 1,"
+                    " is_err, created_at, 0 FROM messages WHERE conversation_id = ?"
+                    " AND in_context = 1 AND ord > ? AND ord <= ?",
+                    (fork_id, conversation_id, skip_below, up_to),
+                )
+        return await self.get(fork_id)
 
     async def update_summary(self, conversation_id: str, summary: str) -> dict[str, Any]:
         async with self.db.transaction() as tx:

@@ -62,6 +62,38 @@ def to_wire(row: sqlite3.Row | dict[str, Any]) -> dict[str, Any]:
     return message
 
 
+async def insert_rows(
+    tx: aiosqlite.Connection, conversation_id: str, rows: list[tuple[int, NewMessage]]
+) -> None:
+    """Insert messages at the given ``ord`` positions and mark the conversation as active."""
+    now = now_iso()
+    await tx.executemany(
+        "INSERT INTO messages (id, conversation_id, ord, message_type, role, content, extra,"
+        " run_id, otid, in_context, is_err, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+        [
+            (
+                m.id,
+                conversation_id,
+                ord_,
+                m.message_type,
+                ROLE_BY_TYPE[m.message_type],
+                m.content,
+                dumps(m.extra) if m.extra else None,
+                m.run_id,
+                m.otid,
+                int(m.in_context),
+                None if m.is_err is None else int(m.is_err),
+                now,
+            )
+            for ord_, m in rows
+        ],
+    )
+    await tx.execute(
+        "UPDATE conversations SET last_message_at = ?, updated_at = ? WHERE id = ?",
+        (now, now, conversation_id),
+    )
+
+
 class MessageStore:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -77,31 +109,8 @@ class MessageStore:
             row = await cur.fetchone()
         last = row[0] if row and row[0] is not None else 0
         base = (last // ORD_STRIDE + 1) * ORD_STRIDE
-        now = now_iso()
-        await tx.executemany(
-            "INSERT INTO messages (id, conversation_id, ord, message_type, role, content, extra,"
-            " run_id, otid, in_context, is_err, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-            [
-                (
-                    m.id,
-                    conversation_id,
-                    base + i * ORD_STRIDE,
-                    m.message_type,
-                    ROLE_BY_TYPE[m.message_type],
-                    m.content,
-                    dumps(m.extra) if m.extra else None,
-                    m.run_id,
-                    m.otid,
-                    int(m.in_context),
-                    None if m.is_err is None else int(m.is_err),
-                    now,
-                )
-                for i, m in enumerate(messages)
-            ],
-        )
-        await tx.execute(
-            "UPDATE conversations SET last_message_at = ?, updated_at = ? WHERE id = ?",
-            (now, now, conversation_id),
+        await insert_rows(
+            tx, conversation_id, [(base + i * ORD_STRIDE, m) for i, m in enumerate(messages)]
         )
         return [m.id for m in messages]
 
@@ -125,6 +134,7 @@ class MessageStore:
         after: str | None = None,
         before: str | None = None,
         include_compacted: bool = False,
+        message_types: list[str] | None = None,
     ) -> list[dict[str, Any]]:
         if (
             await self.db.fetchone("SELECT 1 FROM conversations WHERE id = ?", (conversation_id,))
@@ -138,15 +148,28 @@ class MessageStore:
             await self._ord(conversation_id, before) if before else None,
         )
         where = ["conversation_id = ?", *q.where]
+        params: list[Any] = [conversation_id, *q.params]
         if not include_compacted:
             where.append("in_context = 1")
+        if message_types:
+            where.append(f"message_type IN ({','.join('?' * len(message_types))})")
+            params += message_types
         rows = await self.db.fetchall(
             f"SELECT * FROM messages WHERE {' AND '.join(where)} ORDER BY {q.order_by} LIMIT ?",
-            (conversation_id, *q.params, limit),
+            (*params, limit),
         )
         if q.reverse:
             rows.reverse()
         return [to_wire(r) for r in rows]
+
+    async def get(self, message_id: str) -> dict[str, Any]:
+        """A message by id; a fork lists it too, under the same id, so take its first row."""
+        row = await self.db.fetchone(
+            "SELECT * FROM messages WHERE id = ? ORDER BY pos LIMIT 1", (message_id,)
+        )
+        if row is None:
+            raise NotFound.of("Message", message_id)
+        return to_wire(row)
 
     async def in_context(self, conversation_id: str) -> list[sqlite3.Row]:
         """The messages the model sees on the next turn, oldest first (the columns it needs)."""

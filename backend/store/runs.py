@@ -6,8 +6,11 @@ from typing import Any
 
 import aiosqlite
 
-from backend.errors import NotFound
+from backend.errors import InvalidArgument, NotFound
 from backend.store.db import Database, dumps, now_iso
+from backend.store.paging import Order, page_query
+
+RUN_STATUSES = ("created", "running", "completed", "failed", "cancelled")
 
 
 def run_to_wire(row: sqlite3.Row) -> dict[str, Any]:
@@ -84,6 +87,46 @@ class RunStore:
         if row is None:
             raise NotFound.of("Run", run_id)
         return row
+
+    async def page(
+        self,
+        *,
+        agent_id: str | None,
+        conversation_id: str | None,
+        statuses: list[str],
+        limit: int,
+        order: Order,
+        after: str | None = None,
+        before: str | None = None,
+    ) -> list[sqlite3.Row]:
+        """Runs, filtered and paged by creation (the ``runs_conversation`` index or a scan)."""
+        q = page_query(
+            "pos",
+            order,
+            await self._pos(after) if after else None,
+            await self._pos(before) if before else None,
+        )
+        where, params = list(q.where), list(q.params)
+        for column, value in (("agent_id", agent_id), ("conversation_id", conversation_id)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
+        if statuses:
+            where.append(f"status IN ({','.join('?' * len(statuses))})")
+            params += statuses
+        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        rows = await self.db.fetchall(
+            f"SELECT * FROM runs {clause} ORDER BY {q.order_by} LIMIT ?", (*params, limit)
+        )
+        if q.reverse:
+            rows.reverse()
+        return rows
+
+    async def _pos(self, run_id: str) -> int:
+        row = await self.db.fetchone("SELECT pos FROM runs WHERE id = ?", (run_id,))
+        if row is None:
+            raise InvalidArgument(f"The cursor {run_id} is not a run.")
+        return row["pos"]
 
     async def chunks_after(self, run_id: str, seq_id: int) -> list[dict[str, Any]]:
         rows = await self.db.fetchall(

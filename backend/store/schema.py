@@ -103,4 +103,75 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE runs ADD COLUMN cancel_requested INTEGER NOT NULL DEFAULT 0;
     """,
+    # 4: an agent's description and default compaction settings; each agent's default
+    # conversation; message ids unique per conversation (a fork lists
+    # its source's messages under the same ids); sends found again by their otid; full-text
+    # search. The text index holds one row per message id: the row with ``fts = 1`` (the first
+    # stored; a fork's copies have 0). Deleting that row hands the index on to another copy.
+    """
+    ALTER TABLE agents ADD COLUMN description TEXT;
+    ALTER TABLE agents ADD COLUMN compaction_settings TEXT;
+    CREATE INDEX runs_agent ON runs(agent_id, pos);
+    ALTER TABLE conversations ADD COLUMN is_default INTEGER NOT NULL DEFAULT 0;
+    CREATE UNIQUE INDEX conversations_default ON conversations(agent_id) WHERE is_default = 1;
+
+    CREATE TABLE messages_v4 (
+        pos INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT NOT NULL,
+        conversation_id TEXT NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+        ord INTEGER NOT NULL,
+        message_type TEXT NOT NULL,
+        role TEXT NOT NULL,
+        content TEXT NOT NULL DEFAULT '',
+        extra TEXT,
+        run_id TEXT,
+        otid TEXT,
+        in_context INTEGER NOT NULL DEFAULT 1,
+        is_err INTEGER,
+        created_at TEXT NOT NULL,
+        fts INTEGER NOT NULL DEFAULT 1,
+        UNIQUE (conversation_id, id)
+    );
+    INSERT INTO messages_v4 (pos, id, conversation_id, ord, message_type, role, content, extra,
+        run_id, otid, in_context, is_err, created_at)
+        SELECT pos, id, conversation_id, ord, message_type, role, content, extra, run_id, otid,
+            in_context, is_err, created_at FROM messages;
+    DROP TABLE messages;
+    ALTER TABLE messages_v4 RENAME TO messages;
+    CREATE UNIQUE INDEX messages_order ON messages(conversation_id, ord);
+    CREATE INDEX messages_context ON messages(conversation_id, ord) WHERE in_context = 1;
+    CREATE INDEX messages_run ON messages(run_id);
+    CREATE INDEX messages_id ON messages(id);
+    CREATE INDEX messages_otid ON messages(conversation_id, otid) WHERE otid IS NOT NULL;
+
+    CREATE VIRTUAL TABLE messages_fts USING fts5(
+        content, content='messages', content_rowid='pos', tokenize='unicode61 remove_diacritics 2'
+    );
+    INSERT INTO messages_fts (rowid, content)
+        SELECT pos, content FROM messages WHERE message_type <> 'system_message';
+    CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages
+        WHEN new.fts = 1 AND new.message_type <> 'system_message'
+    BEGIN
+        INSERT INTO messages_fts (rowid, content) VALUES (new.pos, new.content);
+    END;
+    CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages
+        WHEN old.fts = 1 AND old.message_type <> 'system_message'
+    BEGIN
+        INSERT INTO messages_fts (messages_fts, rowid, content)
+            VALUES ('delete', old.pos, old.content);
+        UPDATE messages SET fts = 1 WHERE pos = (SELECT MIN(pos) FROM messages WHERE id = old.id);
+    END;
+    CREATE TRIGGER messages_fts_handover AFTER UPDATE OF fts ON messages
+        WHEN new.fts = 1 AND old.fts = 0 AND new.message_type <> 'system_message'
+    BEGIN
+        INSERT INTO messages_fts (rowid, content) VALUES (new.pos, new.content);
+    END;
+    CREATE TRIGGER messages_fts_update AFTER UPDATE OF content ON messages
+        WHEN old.fts = 1 AND new.fts = 1 AND new.message_type <> 'system_message'
+    BEGIN
+        INSERT INTO messages_fts (messages_fts, rowid, content)
+            VALUES ('delete', old.pos, old.content);
+        INSERT INTO messages_fts (rowid, content) VALUES (new.pos, new.content);
+    END;
+    """,
 ]

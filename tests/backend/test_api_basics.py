@@ -10,7 +10,12 @@ def test_health_reports_version_with_and_without_slash(http: httpx.Client) -> No
     for path in ("/v1/health/", "/v1/health"):
         response = http.get(path)
         assert response.status_code == 200
-        assert response.json() == {"status": "ok", "version": __version__}
+        assert response.json() == {
+            "status": "ok",
+            "version": "0.16.8",
+            "server": "chinwag",
+            "chinwag_version": __version__,
+        }
 
 
 def test_collection_routes_answer_both_forms_without_redirect(http: httpx.Client) -> None:

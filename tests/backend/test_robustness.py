@@ -42,6 +42,8 @@ def junk_body(rng: random.Random) -> object:
         "run_id",
         "starting_after",
         "mode",
+        "agent_id",
+        "otid",
         "streaming",
         "role",
         "content",
@@ -65,12 +67,13 @@ def test_random_requests_never_get_a_500(server: ServerThread, seed: int) -> Non
             "conversation_id": conversation["id"],
             "label": "human",
             "run_id": "run-00000000-0000-4000-8000-000000000000",
+            "message_id": "message-00000000-0000-4000-8000-000000000000",
         }
         for _ in range(100):
             ep = rng.choice(ENDPOINTS)
             path = re.sub(
                 r"{(\w+)}",
-                lambda m: rng.choice([ids[m.group(1)], "nope", "%20", "x" * 200]),
+                lambda m: rng.choice([ids[m.group(1)], "nope", "%20", "x" * 200, "default"]),
                 ep.path,
             )
             params = {

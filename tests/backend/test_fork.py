@@ -1,0 +1,129 @@
+"""Fork (API.md 9): the fork lists its source's in-context messages under the same ids after its
+own system message, and then each side goes its own way."""
+
+import letta_client
+import pytest
+from letta_client import Letta
+
+from tests.fakes.fake_openai import FakeOpenAI
+from tests.servers import ServerThread
+
+
+@pytest.fixture
+def sdk(llm_server: ServerThread) -> Letta:
+    return Letta(base_url=llm_server.url, api_key="unused", timeout=30, max_retries=0)
+
+
+def say(sdk: Letta, conversation_id: str, text: str) -> None:
+    list(
+        sdk.conversations.messages.create(
+            conversation_id, messages=[{"role": "user", "content": text}]
+        )
+    )
+
+
+def listed(sdk: Letta, conversation_id: str) -> list[tuple[str, str]]:
+    return [
+        (m.id, m.message_type)
+        for m in sdk.conversations.messages.list(conversation_id, order="asc", limit=1000)
+    ]
+
+
+def test_fork_shares_ids_then_each_side_goes_its_own_way(sdk: Letta, fake_llm: FakeOpenAI) -> None:
+    agent = sdk.agents.create(memory_blocks=[{"label": "human", "value": "Name: Ada"}])
+    source = sdk.conversations.create(agent_id=agent.id)
+    say(sdk, source.id, "first")
+    say(sdk, source.id, "second")
+    sdk.agents.blocks.update("human", agent_id=agent.id, value="Name: Ada Lovelace")
+    fork = sdk.conversations.fork(source.id)
+    assert fork.id != source.id and fork.agent_id == agent.id
+    before = sdk.conversations.retrieve(source.id).in_context_message_ids
+    assert fork.in_context_message_ids[1:] == before[1:]
+    assert fork.in_context_message_ids[0] != before[0]
+    system = sdk.conversations.messages.list(fork.id, order="asc", limit=1).items[0]
+    assert "Ada Lovelace" in system.content  # compiled from memory as it is now
+    assert listed(sdk, fork.id)[1:] == listed(sdk, source.id)[1:]
+
+    say(sdk, fork.id, "only in the fork")
+    say(sdk, source.id, "only in the source")
+    fork_texts = [m.content for m in sdk.conversations.messages.list(fork.id, order="asc")]
+    source_texts = [m.content for m in sdk.conversations.messages.list(source.id, order="asc")]
+    assert "only in the fork" in fork_texts and "only in the fork" not in source_texts
+    assert "only in the source" in source_texts and "only in the source" not in fork_texts
+    # The model saw the shared history in the fork.
+    sent = [m["content"] for m in fake_llm.requests[-2]["messages"]]
+    assert sent[1:] == [
+        "first",
+        "Fake reply to: first",
+        "second",
+        "Fake reply to: second",
+        "only in the fork",
+    ]
+
+    # Deleting the source leaves the fork whole; its shared messages are still found by id.
+    shared_id = fork.in_context_message_ids[1]
+    sdk.conversations.delete(source.id)
+    assert listed(sdk, fork.id)[1][0] == shared_id
+    assert [m.id for m in sdk.messages.retrieve(shared_id)] == [shared_id]
+
+
+def test_fork_at_a_message_and_of_the_default_conversation(sdk: Letta) -> None:
+    agent = sdk.agents.create(memory_blocks=[])
+    for text in ("one", "two", "three"):
+        sdk.agents.messages.create(agent.id, messages=[{"role": "user", "content": text}])
+    default_ids = sdk.agents.retrieve(agent.id).message_ids
+    whole = sdk.conversations.fork("default", agent_id=agent.id)
+    assert whole.in_context_message_ids[1:] == default_ids[1:]
+    by_agent_id = sdk.conversations.fork(agent.id, message_id=default_ids[2])
+    assert by_agent_id.in_context_message_ids[1:] == default_ids[1:3]
+    at_system = sdk.conversations.fork(whole.id, message_id=whole.in_context_message_ids[0])
+    assert len(at_system.in_context_message_ids) == 1
+    # A fork of a fork keeps sharing the same ids.
+    again = sdk.conversations.fork(by_agent_id.id)
+    assert again.in_context_message_ids[1:] == default_ids[1:3]
+    assert {c.id for c in sdk.conversations.list(agent_id=agent.id)} == {
+        whole.id,
+        by_agent_id.id,
+        at_system.id,
+        again.id,
+    }
+
+
+def test_fork_of_an_empty_conversation_is_empty(sdk: Letta) -> None:
+    agent = sdk.agents.create(memory_blocks=[])
+    empty = sdk.conversations.create(agent_id=agent.id)
+    fork = sdk.conversations.fork(empty.id)
+    assert fork.in_context_message_ids == []
+    say(sdk, fork.id, "hello")
+    assert [t for _, t in listed(sdk, fork.id)] == [
+        "system_message",
+        "user_message",
+        "assistant_message",
+    ]
+
+
+def test_fork_errors_say_what_is_wrong(
+    sdk: Letta, llm_server: ServerThread, fake_llm: FakeOpenAI
+) -> None:
+    agent = sdk.agents.create(memory_blocks=[])
+    source = sdk.conversations.create(agent_id=agent.id)
+    other = sdk.conversations.create(agent_id=agent.id)
+    say(sdk, source.id, "a")
+    say(sdk, other.id, "b")
+    with pytest.raises(letta_client.NotFoundError):
+        sdk.conversations.fork("conv-00000000-0000-4000-8000-000000000000")
+    foreign = sdk.conversations.retrieve(other.id).in_context_message_ids[1]
+    with llm_server.client() as http:
+        response = http.post(f"/v1/conversations/{source.id}/fork", params={"message_id": foreign})
+        assert response.status_code == 400
+        assert response.json()["detail"] == (
+            f"Cannot fork at {foreign}: it is not a message of conversation {source.id}."
+        )
+        for text in ("c", "d", "e"):
+            say(sdk, source.id, text)
+        old = sdk.conversations.retrieve(source.id).in_context_message_ids[1]
+        fake_llm.reply = "summary"
+        sdk.conversations.messages.compact(source.id, compaction_settings={"mode": "all"})
+        compacted = http.post(f"/v1/conversations/{source.id}/fork", params={"message_id": old})
+        assert compacted.status_code == 400
+        assert "not in the context of" in compacted.json()["detail"]

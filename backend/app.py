@@ -21,6 +21,7 @@ from backend.runs.manager import RunManager
 from backend.services import Services
 from backend.settings import Settings
 from backend.store import Store
+from backend.tools import definitions as tool_definitions
 
 log = logging.getLogger("chinwag.server")
 
@@ -61,6 +62,7 @@ def create_app(settings: Settings) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await store.open()
+        await store.tools.ensure(tool_definitions())
         await runs.start_up()
         app.state.services = Services(settings=settings, store=store, registry=registry, runs=runs)
         try:

@@ -16,7 +16,7 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
-from backend.agent.context import to_chat
+from backend.agent.context import transcript_entry
 from backend.errors import NothingToCompact
 from backend.llm import LLMContextLengthError, ResolvedModel, estimate_text_tokens
 from backend.llm.summary import transcript_paragraph
@@ -87,15 +87,13 @@ def transcript_chunks(
     chunks: list[list[str]] = [[]]
     used = 0
     for row in rows:
-        chat = to_chat(row)
-        if chat is None:
+        entry = transcript_entry(row)
+        if entry is None:
             continue
-        if row["message_type"] == "summary_message":
-            chat = {"role": "summary", "content": row["content"]}
-        content = chat["content"]
+        role, content = entry
         if clip_chars and len(content) > clip_chars:
             content = content[:clip_chars] + " …"
-        paragraph = transcript_paragraph(chat["role"], content)
+        paragraph = transcript_paragraph(role, content)
         cost = estimate_text_tokens(paragraph)
         if used and used + cost > budget_tokens:
             chunks.append([])

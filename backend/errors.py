@@ -52,6 +52,21 @@ class ConversationBusy(ApiError):
         )
 
 
+class ApprovalPending(ApiError):
+    """A send that is not an answer, while a tool call waits for one (Letta's wording)."""
+
+    status = 409
+    code = "APPROVAL_PENDING"
+
+    def __init__(self, pending_request_id: str) -> None:
+        super().__init__(
+            "Cannot send a new message: The agent is waiting for approval on a tool call. "
+            "Please approve or deny the pending request before continuing.",
+            headers={"x-should-retry": "false"},
+            pending_request_id=pending_request_id,
+        )
+
+
 class NoActiveRun(ApiError):
     status = 409
     code = "NO_ACTIVE_RUN"

@@ -6,7 +6,18 @@ messages without ``role`` and ``content`` given as a list of parts.
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    TypeAdapter,
+    field_validator,
+    model_validator,
+)
+
+from shared_schema.tools import Answer, ApprovalCreate, ClientTool, ToolReturnCreate
 
 ROLE_BY_TYPE: dict[str, str] = {
     "system_message": "system",
@@ -16,6 +27,7 @@ ROLE_BY_TYPE: dict[str, str] = {
     "hidden_reasoning_message": "assistant",
     "tool_call_message": "assistant",
     "approval_request_message": "assistant",
+    "approval_response_message": "user",
     "tool_return_message": "tool",
     "summary_message": "summary",
     "event_message": "event",
@@ -96,6 +108,23 @@ class ToolCall(BaseModel):
 class ToolCallMessage(_Message):
     message_type: Literal["tool_call_message"] = "tool_call_message"
     tool_call: ToolCall | None = None
+    tool_calls: list[ToolCall] | None = None
+
+
+class ApprovalRequestMessage(_Message):
+    """The model called a tool that waits for a person (or for the client to run it)."""
+
+    message_type: Literal["approval_request_message"] = "approval_request_message"
+    tool_call: ToolCall | None = None
+    tool_calls: list[ToolCall] | None = None
+
+
+class ApprovalResponseMessage(_Message):
+    message_type: Literal["approval_response_message"] = "approval_response_message"
+    approvals: list[dict[str, Any]] | None = None
+    approve: bool | None = None
+    approval_request_id: str | None = None
+    reason: str | None = None
 
 
 class ToolReturnMessage(_Message):
@@ -159,6 +188,8 @@ LettaMessage = Annotated[
     | ReasoningMessage
     | ToolCallMessage
     | ToolReturnMessage
+    | ApprovalRequestMessage
+    | ApprovalResponseMessage
     | SummaryMessage
     | EventMessage
     | PingMessage
@@ -176,6 +207,8 @@ _KNOWN_TYPES = {
     "reasoning_message",
     "tool_call_message",
     "tool_return_message",
+    "approval_request_message",
+    "approval_response_message",
     "summary_message",
     "event_message",
     "ping",
@@ -204,16 +237,30 @@ class MessageCreate(BaseModel):
         return text_of(self.content)
 
 
+def _input_kind(item: Any) -> str:
+    kind = item.get("type") if isinstance(item, dict) else getattr(item, "type", None)
+    return kind if kind in ("approval", "tool_return") else "message"
+
+
+InputItem = Annotated[
+    Annotated[MessageCreate, Tag("message")]
+    | Annotated[ApprovalCreate, Tag("approval")]
+    | Annotated[ToolReturnCreate, Tag("tool_return")],
+    Discriminator(_input_kind),
+]
+
+
 class SendRequest(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    messages: list[MessageCreate] | None = None
+    messages: list[InputItem] | None = None
     input: str | None = None
     agent_id: str | None = None  # with the ``default`` conversation
     streaming: bool = True
     stream_tokens: bool = False
     include_pings: bool = True
     max_steps: int = Field(default=10, ge=1, le=100)
+    client_tools: list[ClientTool] | None = None
 
     @model_validator(mode="after")
     def _needs_input(self) -> "SendRequest":
@@ -226,10 +273,20 @@ class SendRequest(BaseModel):
         return self
 
     def inputs(self) -> list[MessageCreate]:
-        """The messages to store, whichever form the client used."""
+        """The ordinary messages to store, whichever form the client used."""
         if self.messages is not None:
-            return self.messages
+            return [m for m in self.messages if isinstance(m, MessageCreate)]
         return [MessageCreate(role="user", content=self.input or "")]
+
+    def answers(self) -> list[Answer]:
+        """Answers to pending tool calls (approvals, denials, client tool results), in order."""
+        found: list[Answer] = []
+        for item in self.messages or []:
+            if isinstance(item, ApprovalCreate):
+                found += item.approvals or []
+            elif isinstance(item, ToolReturnCreate):
+                found += item.tool_returns
+        return found
 
 
 class SendResponse(BaseModel):

@@ -23,6 +23,7 @@ class Block(_Wire):
     value: str
     limit: int = 5000
     description: str | None = None
+    read_only: bool = False
 
 
 class Memory(_Wire):
@@ -48,6 +49,7 @@ class Agent(_Wire):
     memory: Memory = Field(default_factory=Memory)
     llm_config: LLMConfig | None = None
     tools: list[Any] = Field(default_factory=list)
+    tool_rules: list[Any] = Field(default_factory=list)
     sources: list[Any] = Field(default_factory=list)
     tags: list[str] = Field(default_factory=list)
     description: str | None = None
@@ -61,6 +63,7 @@ class BlockCreate(_Request):
     value: str = ""
     limit: int = Field(default=5000, ge=1)
     description: str | None = None
+    read_only: bool = False
 
 
 class AgentCreate(_Request):
@@ -68,9 +71,14 @@ class AgentCreate(_Request):
     model: str | None = None
     embedding: str | None = None
     system: str | None = None
+    agent_type: str | None = None
     memory_blocks: list[BlockCreate] = Field(default_factory=list)
     tags: list[str] = Field(default_factory=list)
     description: str | None = Field(default=None, max_length=10000)
+    tools: list[str] | None = None
+    tool_ids: list[str] | None = None
+    include_base_tools: bool = True
+    enable_sleeptime: bool | None = None
 
 
 class AgentUpdate(_Request):

@@ -1,11 +1,24 @@
-"""What the model sees: the compiled system prompt and the in-context messages as chat messages."""
+"""What the model sees: the compiled system prompt and the in-context messages as chat messages.
 
+Tool calls travel in OpenAI's own form: an assistant message with ``tool_calls`` (its text, if
+the step had any, as ``content``), then one ``role: tool`` message per call. A tool return's
+content is Letta's package ``{"status": "OK"|"Failed", "message": ...}`` so a model moved from
+Letta reads the same thing. Every call is answered before the next message: a call left without
+a return (a run that stopped mid-step) gets an error return here, so the context is always one
+that providers accept.
+"""
+
+import json
 import sqlite3
 from typing import Any
 
-from backend.llm import ResolvedModel, estimate_tokens
+from backend.llm import ResolvedModel, estimate_text_tokens, estimate_tokens
 
 SUMMARY_PREFIX = "Summary of the earlier conversation, which it replaces:\n"
+CALL_KINDS = frozenset({"tool_call_message", "approval_request_message"})
+UNANSWERED = "Error: the tool call did not complete because its run stopped before it returned."
+
+Row = sqlite3.Row | dict[str, Any]
 
 
 def compile_system(agent: dict[str, Any]) -> str:
@@ -27,12 +40,30 @@ def compile_system(agent: dict[str, Any]) -> str:
     return "\n\n".join(p for p in parts if p)
 
 
-def to_chat(row: sqlite3.Row | dict[str, Any]) -> dict[str, str] | None:
-    """One stored message as an OpenAI-style chat message; ``None`` for what the model never sees.
+def package_return(status: str, text: str) -> str:
+    """A tool return as the model reads it (Letta's ``package_function_response``)."""
+    return json.dumps(
+        {"status": "OK" if status == "success" else "Failed", "message": text},
+        ensure_ascii=False,
+    )
 
-    Tool calls and returns are rendered as text: the agent offers no tools to the model, and text
-    keeps any such exchange readable to every OpenAI-compatible server.
-    """
+
+def _extra(row: Row) -> dict[str, Any]:
+    return json.loads(row["extra"]) if row["extra"] else {}
+
+
+def openai_call(call: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": call["tool_call_id"],
+        "type": "function",
+        "function": {"name": call["name"], "arguments": call["arguments"]},
+    }
+
+
+def to_chat(row: Row) -> dict[str, Any] | None:
+    """One stored message as an OpenAI-style chat message; ``None`` for what the model never
+    sees (reasoning, approval answers). A tool call is an assistant message of its own here;
+    :func:`chat_messages` merges the calls of one step."""
     kind, text = row["message_type"], row["content"]
     if kind == "system_message":
         return {"role": "system", "content": text}
@@ -42,15 +73,77 @@ def to_chat(row: sqlite3.Row | dict[str, Any]) -> dict[str, str] | None:
         return {"role": "assistant", "content": text}
     if kind == "summary_message":
         return {"role": "user", "content": SUMMARY_PREFIX + text}
-    if kind == "tool_call_message":
-        return {"role": "assistant", "content": f"[tool call] {row['extra']}"}
+    if kind in CALL_KINDS:
+        return {"role": "assistant", "content": None, "tool_calls": [openai_call(_extra(row))]}
     if kind == "tool_return_message":
-        return {"role": "user", "content": f"[tool result] {text}"}
+        extra = _extra(row)
+        return {
+            "role": "tool",
+            "tool_call_id": extra.get("tool_call_id"),
+            "content": package_return(extra.get("status", "success"), text),
+        }
     return None
 
 
-def chat_messages(rows: list[sqlite3.Row]) -> list[dict[str, str]]:
-    return [m for m in (to_chat(r) for r in rows) if m is not None]
+def transcript_entry(row: Row) -> tuple[str, str] | None:
+    """``(role, text)`` of a message for a compaction transcript, tool calls spelled out."""
+    kind = row["message_type"]
+    if kind == "summary_message":
+        return "summary", row["content"]
+    if kind in CALL_KINDS:
+        call = _extra(row)
+        return "assistant", f"[called {call.get('name')} with {call.get('arguments')}]"
+    if kind == "tool_return_message":
+        return "tool", row["content"]
+    chat = to_chat(row)
+    return None if chat is None else (chat["role"], chat["content"] or "")
+
+
+def chat_messages(rows: list[Row]) -> list[dict[str, Any]]:
+    """The context for the model: one assistant message per step, every call answered."""
+    out: list[dict[str, Any]] = []
+    unanswered: list[str] = []  # calls of the latest step still waiting for their return
+
+    def close_step() -> None:
+        out.extend(
+            {
+                "role": "tool",
+                "tool_call_id": call_id,
+                "content": package_return("error", UNANSWERED),
+            }
+            for call_id in unanswered
+        )
+        unanswered.clear()
+
+    for row in rows:
+        message = to_chat(row)
+        if message is None:
+            continue
+        if message["role"] == "tool":
+            call_id = message["tool_call_id"]
+            if call_id not in unanswered:
+                continue  # a return whose call left the context: providers refuse it alone
+            unanswered.remove(call_id)
+            out.append(message)
+            continue
+        calls = message.get("tool_calls")
+        last = out[-1] if out else None
+        if (
+            calls
+            and last is not None
+            and last["role"] == "assistant"
+            and (last.get("tool_calls") is None or unanswered)
+        ):
+            # The same step: its text (or its earlier calls) came just before.
+            last.setdefault("tool_calls", []).extend(calls)
+            unanswered.extend(c["id"] for c in calls)
+            continue
+        close_step()
+        out.append(message)
+        if calls:
+            unanswered.extend(c["id"] for c in calls)
+    close_step()
+    return out
 
 
 def reply_reserve(model: ResolvedModel) -> int:
@@ -58,5 +151,14 @@ def reply_reserve(model: ResolvedModel) -> int:
     return min(2048, model.context_window // 8)
 
 
-def fits(context: list[dict[str, str]], model: ResolvedModel) -> bool:
-    return estimate_tokens(context) <= model.context_window - reply_reserve(model)
+def tools_tokens(tools: list[dict[str, Any]] | None) -> int:
+    """What the tool definitions cost in the prompt (they count in the context too)."""
+    return estimate_text_tokens(json.dumps(tools)) if tools else 0
+
+
+def fits(
+    context: list[dict[str, Any]], model: ResolvedModel, tools: list[dict[str, Any]] | None = None
+) -> bool:
+    return estimate_tokens(context) + tools_tokens(tools) <= model.context_window - reply_reserve(
+        model
+    )

@@ -1,8 +1,15 @@
-"""One agent turn: call the model step by step, stream what it says, collect what to store.
+"""One agent turn: a loop of model steps and tool calls, streamed as it goes.
 
-The turn only talks to the model and to the run's chunk log. Storing the reply, finishing the run
-and releasing the lock belong to the run driver (``backend.runs.manager``), which also asks the
-turn for what it had produced so far when the run is cancelled.
+Each step calls the model with the context and the turn's tools. A step without tool calls ends
+the turn (``end_turn``). A step with tool calls runs them, streams a ``tool_call_message`` and a
+``tool_return_message`` for each, stores the step (call and return together, so neither exists
+without the other) and calls the model again, up to ``max_steps``. A call that needs an answer
+from outside (a tool that requires approval, or a client tool) ends the turn with
+``requires_approval``; the answer starts the next turn, which resumes here with
+:class:`Resolution`s before its first model call.
+
+Finishing the run (storing the last step, releasing the lock) belongs to the run driver
+(``backend.runs.manager``), which also asks the turn what it had produced when it is cancelled.
 """
 
 import logging
@@ -10,7 +17,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from backend.agent.context import fits
+from backend.agent.context import chat_messages, fits
 from backend.llm import (
     Finish,
     LLMContextLengthError,
@@ -19,32 +26,49 @@ from backend.llm import (
     ResolvedModel,
     TextDelta,
     ToolCall,
+    ToolCallDelta,
     Usage,
 )
 from backend.runs.stream import ChunkLog
 from backend.store import NewMessage
+from backend.store.approvals import WaitingCall
 from backend.store.db import dumps, now_iso
-from shared_schema import new_id
-from shared_schema.messages import ROLE_BY_TYPE
+from backend.tools import Toolbox, ToolContext, ToolResult
+from shared_schema import ApprovalReturn, ToolReturnInput, new_id
+from shared_schema.messages import ROLE_BY_TYPE, text_of
 
 log = logging.getLogger("chinwag.turn")
 
 MAX_OVERFLOW_RETRIES = 4
+DENIED = "Error: request to call tool denied. User reason: {reason}"
+CANCELLED = "The user cancelled the request, so the tool call was denied."
 
+Context = list[dict[str, Any]]
 # Called when the context does not fit the model: returns a smaller context, or None if it
 # could not make room. ``reported`` is True when the model itself rejected the context.
-MakeRoom = Callable[[bool], Awaitable[list[dict[str, str]] | None]]
+MakeRoom = Callable[[bool], Awaitable[Context | None]]
+LoadContext = Callable[[], Awaitable[Context]]
+Checkpoint = Callable[[list[NewMessage]], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """A waiting call and the answer it got: approve, deny, or the client's result."""
+
+    call: WaitingCall
+    answer: ApprovalReturn | ToolReturnInput
 
 
 @dataclass
 class Outcome:
-    """How a turn ended and what it leaves behind."""
+    """How a turn ended and what it leaves behind that is not stored yet."""
 
     status: str  # completed | failed | cancelled
     stop_reason: str
     messages: list[NewMessage]
     usage: dict[str, int]
     error: LLMError | Exception | None = None
+    waiting: list[WaitingCall] = field(default_factory=list)
 
     @property
     def input_left_context(self) -> bool:
@@ -61,6 +85,23 @@ class _Step:
     reasoning: list[str] = field(default_factory=list)
     text: list[str] = field(default_factory=list)
     tool_calls: list[ToolCall] = field(default_factory=list)
+    call_ids: dict[int | str, str] = field(default_factory=dict)  # stream index or call id
+    waiting: set[str] = field(default_factory=set)  # call ids that need an answer
+    returns: list[NewMessage] = field(default_factory=list)
+
+    def message_id(self, key: int | str) -> str:
+        return self.call_ids.setdefault(key, new_id("message"))
+
+
+def _as_rows(messages: list[NewMessage]) -> list[dict[str, Any]]:
+    return [
+        {
+            "message_type": m.message_type,
+            "content": m.content,
+            "extra": dumps(m.extra) if m.extra else None,
+        }
+        for m in messages
+    ]
 
 
 class Turn:
@@ -69,18 +110,27 @@ class Turn:
         *,
         log: ChunkLog,
         model: ResolvedModel,
-        context: list[dict[str, str]],
+        toolbox: Toolbox,
+        tool_context: ToolContext,
+        load_context: LoadContext,
+        checkpoint: Checkpoint,
         stream_tokens: bool,
         max_steps: int,
         make_room: MakeRoom | None = None,
+        resolutions: list[Resolution] | None = None,
     ) -> None:
         self.log = log
         self.model = model
-        self.context = context
+        self.toolbox = toolbox
+        self.tools = toolbox.offered()
+        self.tool_context = tool_context
+        self.load_context = load_context
+        self.checkpoint = checkpoint
         self.stream_tokens = stream_tokens
         self.max_steps = max_steps
         self.make_room = make_room
-        self.done: list[NewMessage] = []
+        self.resolutions = resolutions or []
+        self.context: Context = []
         self.step: _Step | None = None
         self.steps = 0
         self.usage = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
@@ -100,17 +150,26 @@ class Turn:
     async def execute(self) -> Outcome:
         """Run the turn to its end; model failures become a failed outcome, never an exception."""
         try:
-            if not fits(self.context, self.model):
+            if self.resolutions:
+                await self._resume()
+            self.context = await self.load_context()
+            if not fits(self.context, self.model, self.tools):
                 await self._shrink(reported=False)
             for _ in range(self.max_steps):
-                tool_calls = await self._call_model_with_room()
-                if not tool_calls:
+                calls = await self._call_model_with_room()
+                if not calls:
                     return self._outcome("completed", "end_turn")
-                self._answer_tool_calls(tool_calls)
+                waiting = await self._answer(calls)
+                if waiting:
+                    outcome = self._outcome("completed", "requires_approval")
+                    outcome.waiting = waiting
+                    return outcome
             return self._outcome("completed", "max_steps")
         except LLMError as exc:
             log.info("run %s: model failed: %s", self.log.run_id, exc)
             return self.failed(exc, "llm_api_error")
+
+    # --- the model step ------------------------------------------------------------------
 
     async def _shrink(self, *, reported: bool) -> None:
         smaller = await self.make_room(reported) if self.make_room else None
@@ -138,7 +197,9 @@ class Turn:
         self.step = step = _Step()
         self.steps += 1
         provider = self.model.provider
-        async for event in provider.stream_chat(self.model.model_name, self.context):
+        async for event in provider.stream_chat(
+            self.model.model_name, self.context, tools=self.tools or None
+        ):
             match event:
                 case TextDelta(text=text):
                     step.text.append(text)
@@ -152,9 +213,13 @@ class Turn:
                         await self.log.publish(
                             self._chunk(step.reasoning_id, "reasoning_message", reasoning=text)
                         )
+                case ToolCallDelta():
+                    if self.stream_tokens:
+                        await self._publish_fragment(step, event)
                 case ToolCall():
                     step.tool_calls.append(event)
-                    await self.log.publish(self._tool_call_chunk(event))
+                    if self.toolbox.needs_answer(event.name):
+                        step.waiting.add(event.id)
                 case Usage(prompt_tokens=prompt, completion_tokens=completion):
                     self.usage["prompt_tokens"] += prompt
                     self.usage["completion_tokens"] += completion
@@ -172,16 +237,134 @@ class Turn:
                 await self.log.publish(
                     self._chunk(step.assistant_id, "assistant_message", content="".join(step.text))
                 )
-        self.done += self._step_messages(step)
-        self.step = None
+            for call in step.tool_calls:
+                await self.log.publish(self._call_chunk(step, call))
         return step.tool_calls
 
-    def _tool_call_chunk(self, call: ToolCall) -> dict[str, Any]:
-        return self._chunk(
-            new_id("message"),
-            "tool_call_message",
-            tool_call={"name": call.name, "arguments": call.arguments, "tool_call_id": call.id},
+    def _call_kind(self, name: str) -> str:
+        return (
+            "approval_request_message" if self.toolbox.needs_answer(name) else "tool_call_message"
         )
+
+    async def _publish_fragment(self, step: _Step, delta: ToolCallDelta) -> None:
+        """A piece of a call's arguments as it streams; its first piece names the tool."""
+        first = delta.index not in step.call_ids
+        message_id = step.message_id(delta.index)
+        step.call_ids[delta.id] = message_id
+        if not first and not delta.arguments:
+            return
+        call: dict[str, Any] = {"tool_call_id": delta.id, "arguments": delta.arguments}
+        if first:
+            call["name"] = delta.name
+        await self.log.publish(self._chunk(message_id, self._call_kind(delta.name), tool_call=call))
+
+    def _call_chunk(self, step: _Step, call: ToolCall) -> dict[str, Any]:
+        wire = {"name": call.name, "arguments": call.arguments, "tool_call_id": call.id}
+        return self._chunk(
+            step.message_id(call.id), self._call_kind(call.name), tool_call=wire, tool_calls=[wire]
+        )
+
+    # --- answering tool calls ------------------------------------------------------------
+
+    async def _answer(self, calls: list[ToolCall]) -> list[WaitingCall]:
+        """Run the calls that need nobody; store the step unless some call must wait."""
+        step = self.step
+        assert step is not None
+        for call in calls:
+            if call.id not in step.waiting:
+                result = await self.toolbox.run(self.tool_context, call)
+                step.returns.append(await self._return(call.id, call.name, result))
+        messages = self._step_messages(step)
+        waiting = [
+            WaitingCall(
+                c.id,
+                self.log.run_id,
+                step.message_id(c.id),
+                c.name,
+                c.arguments,
+                self.toolbox.is_client(c.name),
+            )
+            for c in calls
+            if c.id in step.waiting
+        ]
+        if waiting:
+            return waiting  # the step is stored with the run's end, with what it waits for
+        self.step = None  # stored below, whatever happens to this task meanwhile
+        await self.checkpoint(messages)
+        self.context += chat_messages(_as_rows(messages))
+        return []
+
+    async def _return(
+        self,
+        call_id: str,
+        name: str,
+        result: ToolResult,
+        *,
+        stdout: list[str] | None = None,
+        stderr: list[str] | None = None,
+    ) -> NewMessage:
+        """Stream a tool return and give back the message that stores it."""
+        message = NewMessage(
+            "tool_return_message",
+            result.text,
+            run_id=self.log.run_id,
+            extra={
+                "status": result.status,
+                "tool_call_id": call_id,
+                "name": name,
+                "stdout": stdout,
+                "stderr": stderr,
+            },
+        )
+        await self.log.publish(
+            self._chunk(
+                message.id,
+                "tool_return_message",
+                tool_return=result.text,
+                status=result.status,
+                tool_call_id=call_id,
+                name=name,
+                stdout=stdout,
+                stderr=stderr,
+                tool_returns=[
+                    {
+                        "type": "tool",
+                        "tool_call_id": call_id,
+                        "status": result.status,
+                        "tool_return": result.text,
+                        "stdout": stdout,
+                        "stderr": stderr,
+                    }
+                ],
+            )
+        )
+        return message
+
+    async def _resume(self) -> None:
+        """Answer the calls the previous turn left waiting, before the first model call."""
+        returns = []
+        for resolution in self.resolutions:
+            call, answer = resolution.call, resolution.answer
+            if isinstance(answer, ToolReturnInput):
+                result = ToolResult(answer.status == "success", text_of(answer.tool_return))
+                returns.append(
+                    await self._return(
+                        call.tool_call_id,
+                        call.name,
+                        result,
+                        stdout=answer.stdout,
+                        stderr=answer.stderr,
+                    )
+                )
+            elif answer.approve:
+                result = await self.toolbox.run(
+                    self.tool_context, ToolCall(call.tool_call_id, call.name, call.arguments)
+                )
+                returns.append(await self._return(call.tool_call_id, call.name, result))
+            else:
+                denied = ToolResult(False, DENIED.format(reason=answer.reason or "none given"))
+                returns.append(await self._return(call.tool_call_id, call.name, denied))
+        await self.checkpoint(returns)
 
     def _step_messages(self, step: _Step | None, *, failed: bool = False) -> list[NewMessage]:
         """The messages a step leaves; a failed step's fragment stays out of the context."""
@@ -196,49 +379,52 @@ class Turn:
                     "reasoning_message", "".join(step.reasoning), id=step.reasoning_id, **keep
                 )
             )
-        messages += [
-            NewMessage(
-                "tool_call_message",
-                extra={"name": c.name, "arguments": c.arguments, "tool_call_id": c.id},
-                **keep,
-            )
-            for c in step.tool_calls
-        ]
         if step.text:
             messages.append(
                 NewMessage("assistant_message", "".join(step.text), id=step.assistant_id, **keep)
             )
-        return messages
-
-    def _answer_tool_calls(self, tool_calls: list[ToolCall]) -> None:
-        """No tools are offered to the model; a call it makes anyway gets an error result."""
-        for call in tool_calls:
-            result = f"Tool {call.name!r} is not available to this agent."
-            self.done.append(
+        for c in step.tool_calls:
+            call = {"name": c.name, "arguments": c.arguments, "tool_call_id": c.id}
+            messages.append(
                 NewMessage(
-                    "tool_return_message",
-                    result,
-                    run_id=self.log.run_id,
-                    extra={"status": "error", "tool_call_id": call.id},
+                    self._call_kind(c.name),
+                    extra=call,
+                    id=step.message_id(c.id),
+                    **keep,
                 )
             )
-            self.context += [
-                {"role": "assistant", "content": f"[tool call] {dumps({'name': call.name})}"},
-                {"role": "user", "content": f"[tool result] {result}"},
-            ]
+        return messages + step.returns
 
     def _outcome(self, status: str, stop_reason: str) -> Outcome:
-        return Outcome(status, stop_reason, self.done, self._usage())
+        messages = self._step_messages(self.step)
+        self.step = None
+        return Outcome(status, stop_reason, messages, self._usage())
 
     def _usage(self) -> dict[str, int]:
         return {**self.usage, "step_count": self.steps}
 
+    def _unfinished(self, *, failed: bool = False) -> list[NewMessage]:
+        """The interrupted step: its calls that never got a return get one saying so."""
+        step = self.step
+        if step is None:
+            return []
+        answered = {m.extra["tool_call_id"] for m in step.returns if m.extra}
+        step.returns += [
+            NewMessage(
+                "tool_return_message",
+                CANCELLED,
+                run_id=self.log.run_id,
+                extra={"status": "error", "tool_call_id": call.id, "name": call.name},
+            )
+            for call in step.tool_calls
+            if call.id not in answered
+        ]
+        return self._step_messages(step, failed=failed)
+
     def cancelled(self) -> Outcome:
-        """What a cancelled turn keeps: finished steps plus the text of the interrupted one."""
-        kept = self.done + self._step_messages(self.step)
-        return Outcome("cancelled", "cancelled", kept, self._usage())
+        """What a cancelled turn keeps: finished steps plus what the interrupted one made."""
+        return Outcome("cancelled", "cancelled", self._unfinished(), self._usage())
 
     def failed(self, error: Exception, stop_reason: str = "error") -> Outcome:
         """A failed turn keeps finished steps; the interrupted fragment is kept but marked."""
-        kept = self.done + self._step_messages(self.step, failed=True)
-        return Outcome("failed", stop_reason, kept, self._usage(), error)
+        return Outcome("failed", stop_reason, self._unfinished(failed=True), self._usage(), error)

@@ -10,7 +10,10 @@ from backend.api.common import parse_body, query_int, query_order, query_str, re
 from backend.errors import InvalidArgument
 from backend.llm import ProviderRegistry, UnknownProviderError
 from backend.services import Services, services
+from backend.tools import DEFAULT_TOOLS
 from shared_schema import AgentCreate, AgentUpdate, BlockUpdate
+
+AGENT_TYPE = "letta_v1_agent"  # the one agent loop this server runs
 
 DEFAULT_SYSTEM = (
     "You are a helpful assistant with a persistent memory. Your memory blocks below describe "
@@ -51,7 +54,11 @@ def agent_to_wire(
         **agent,
         "memory": {"blocks": agent["blocks"]},
         "llm_config": llm_config,
-        "tools": [],
+        "tool_rules": [
+            {"tool_name": t["name"], "type": "requires_approval"}
+            for t in agent["tools"]
+            if t.get("requires_approval")
+        ],
         "sources": [],
         "message_ids": message_ids or [],
     }
@@ -60,17 +67,31 @@ def agent_to_wire(
 async def create_agent(request: Request) -> JSONResponse:
     svc = services(request)
     body = await parse_body(request, AgentCreate)
+    if body.agent_type not in (None, AGENT_TYPE):
+        raise InvalidArgument(
+            f"agent_type {body.agent_type!r} is not supported: this server runs only "
+            f"{AGENT_TYPE!r} agents."
+        )
+    if body.enable_sleeptime:
+        raise InvalidArgument(
+            "enable_sleeptime is not supported: this server has no sleep-time agents."
+        )
     model = body.model or svc.registry.default_handle()
     resolve_handle(svc.registry, model)
+    names = list(body.tools or [])
+    if body.include_base_tools:
+        names += [n for n in DEFAULT_TOOLS if n not in names]
+    tool_ids = await svc.store.tools.resolve(names, body.tool_ids or [])
     agent = await svc.store.agents.create(
         name=body.name,
         model=model,
         embedding=body.embedding,
         system=body.system if body.system is not None else DEFAULT_SYSTEM,
-        agent_type="letta_v1_agent",
+        agent_type=AGENT_TYPE,
         tags=body.tags,
         blocks=[b.model_dump() for b in body.memory_blocks],
         description=body.description,
+        tool_ids=tool_ids,
     )
     return respond(agent_to_wire(svc.registry, agent))
 

@@ -28,6 +28,7 @@ MESSAGE_TYPES_IN_RESPONSE = frozenset(
         "reasoning_message",
         "tool_call_message",
         "tool_return_message",
+        "approval_request_message",
         "assistant_message",
         "event_message",
     }
@@ -77,6 +78,10 @@ async def collect(chunks: AsyncIterator[dict[str, Any] | None]) -> dict[str, Any
                 for key in ("content", "reasoning"):
                     if key in chunk:
                         seen[key] = seen.get(key, "") + chunk[key]
+                if "tool_call" in chunk:  # a call's arguments streamed in pieces
+                    call = seen["tool_call"]
+                    call["arguments"] = call.get("arguments", "") + chunk["tool_call"]["arguments"]
+                    seen["tool_calls"] = [call]
         elif kind == "stop_reason":
             stop_reason = chunk
         elif kind == "usage_statistics":
@@ -111,7 +116,12 @@ async def _send(request: Request, *, streaming: bool | None) -> Response:
     run = await svc.runs.start(
         conversation_id,
         body.inputs(),
-        SendOptions(stream_tokens=body.stream_tokens, max_steps=body.max_steps),
+        SendOptions(
+            stream_tokens=body.stream_tokens,
+            max_steps=body.max_steps,
+            client_tools=body.client_tools or [],
+        ),
+        body.answers(),
     )
     chunks = run.log.follow(0, wait=svc.settings.keepalive_seconds)
     if not streaming:

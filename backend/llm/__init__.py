@@ -19,6 +19,7 @@ from backend.llm.base import (
     ReasoningDelta,
     TextDelta,
     ToolCall,
+    ToolCallDelta,
     UnknownProviderError,
     Usage,
 )
@@ -46,6 +47,7 @@ __all__ = [
     "ResolvedModel",
     "TextDelta",
     "ToolCall",
+    "ToolCallDelta",
     "UnknownProviderError",
     "Usage",
     "estimate_text_tokens",

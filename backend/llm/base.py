@@ -29,6 +29,20 @@ class ReasoningDelta:
 
 
 @dataclass(frozen=True, slots=True)
+class ToolCallDelta:
+    """A fragment of a tool call as it streams: ``index`` says which call of the step it is.
+
+    The first fragment of a call carries its ``id`` and ``name``; later ones only the next piece
+    of ``arguments``. The complete call still follows as a ``ToolCall``.
+    """
+
+    index: int
+    id: str
+    name: str
+    arguments: str
+
+
+@dataclass(frozen=True, slots=True)
 class ToolCall:
     """A complete tool call; providers assemble streamed fragments before emitting it."""
 
@@ -56,7 +70,7 @@ class Finish:
     reason: str
 
 
-Event = TextDelta | ReasoningDelta | ToolCall | Usage | Finish
+Event = TextDelta | ReasoningDelta | ToolCallDelta | ToolCall | Usage | Finish
 
 
 # --- errors ---------------------------------------------------------------------------------
@@ -134,12 +148,19 @@ class Provider(ABC):
 
     @abstractmethod
     def stream_chat(
-        self, model: str, messages: list[dict], *, max_tokens: int | None = None
+        self,
+        model: str,
+        messages: list[dict],
+        *,
+        max_tokens: int | None = None,
+        tools: list[dict] | None = None,
     ) -> AsyncIterator[Event]:
         """Stream one completion of OpenAI-style ``messages``; ends with exactly one ``Finish``.
 
-        Implementations are async generators; closing the generator early (a cancelled turn)
-        must release the underlying request.
+        ``messages`` may hold assistant ``tool_calls`` and ``role: tool`` results; ``tools`` are
+        the OpenAI function definitions (``{"type": "function", "function": {...}}``) the model
+        may call. Implementations are async generators; closing the generator early (a cancelled
+        turn) must release the underlying request.
         """
 
     async def summarize(

@@ -3,14 +3,26 @@
 It needs no network and no key, and it is deterministic: the same context always gives the same
 reply, streamed in the same deltas. It is not a language model. It shows that the context
 reached it by reflecting the latest user message and naming the earlier ones, and it summarizes
-by extracting sentences (see ``summary.py``), so compaction does something real offline.
+by extracting sentences (see ``summary.py``), so compaction does something real offline. When
+the memory tools are offered it uses them by fixed rules ("remember that …", "forget …"; see
+``builtin_memory.py``), so an agent remembers across conversations without a key.
 """
 
 import asyncio
 import re
 from collections.abc import AsyncIterator
 
-from backend.llm.base import Event, Finish, LLMContextLengthError, Provider, TextDelta, Usage
+from backend.llm.base import (
+    Event,
+    Finish,
+    LLMContextLengthError,
+    Provider,
+    TextDelta,
+    ToolCall,
+    ToolCallDelta,
+    Usage,
+)
+from backend.llm.builtin_memory import plan_tool_call, recall, report_tool_results
 from backend.llm.summary import extractive_summary
 from backend.llm.tokens import (
     BYTES_PER_TOKEN,
@@ -91,16 +103,35 @@ class BuiltinProvider(Provider):
         self.summary_chars = summary_chars
 
     async def stream_chat(
-        self, model: str, messages: list[dict], *, max_tokens: int | None = None
+        self,
+        model: str,
+        messages: list[dict],
+        *,
+        max_tokens: int | None = None,
+        tools: list[dict] | None = None,
     ) -> AsyncIterator[Event]:
-        """Stream the reply in word groups, then usage and ``Finish``."""
+        """Stream a tool call or the reply in word groups, then usage and ``Finish``."""
         prompt_tokens = estimate_tokens(messages)
         if prompt_tokens > self.context_window:
             raise LLMContextLengthError(
                 f"The builtin model's maximum context length is {self.context_window} tokens, "
                 f"but the conversation needs about {prompt_tokens}."
             )
-        reply, reason = compose_reply(messages), "stop"
+        offered = [t.get("function", {}).get("name", "") for t in tools or []]
+        call = plan_tool_call(messages, offered)
+        if call is not None:
+            yield ToolCallDelta(0, call.id, call.name, "")
+            half = len(call.arguments) // 2
+            for piece in (call.arguments[:half], call.arguments[half:]):
+                yield ToolCallDelta(0, call.id, call.name, piece)
+            yield ToolCall(call.id, call.name, call.arguments)
+            yield Usage(prompt_tokens, estimate_text_tokens(call.arguments))
+            yield Finish("tool_calls")
+            return
+        reply = (
+            report_tool_results(messages) or recall(messages, offered) or compose_reply(messages)
+        )
+        reason = "stop"
         if max_tokens is not None and estimate_text_tokens(reply) > max_tokens:
             reply, reason = reply[: max_tokens * BYTES_PER_TOKEN], "length"
         words = _DELTA_WORDS.findall(reply)

@@ -4,6 +4,7 @@ One ``AsyncOpenAI`` client per provider, streaming with usage. The SDK's own ret
 default: a retry inside a turn would re-run a half-streamed reply, so the caller decides.
 """
 
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
@@ -22,6 +23,7 @@ from backend.llm.base import (
     ReasoningDelta,
     TextDelta,
     ToolCall,
+    ToolCallDelta,
     Usage,
 )
 
@@ -109,10 +111,17 @@ class OpenAICompatProvider(Provider):
         )
 
     async def stream_chat(
-        self, model: str, messages: list[dict], *, max_tokens: int | None = None
+        self,
+        model: str,
+        messages: list[dict],
+        *,
+        max_tokens: int | None = None,
+        tools: list[dict] | None = None,
     ) -> AsyncIterator[Event]:
-        """Stream text, reasoning, assembled tool calls, usage, then ``Finish``."""
-        options = {} if max_tokens is None else {self.max_tokens_param: max_tokens}
+        """Stream text, reasoning, tool call fragments and assembled calls, usage, ``Finish``."""
+        options: dict = {} if max_tokens is None else {self.max_tokens_param: max_tokens}
+        if tools:
+            options["tools"] = tools
         try:
             stream = await self._client.chat.completions.create(
                 model=model,
@@ -145,10 +154,13 @@ class OpenAICompatProvider(Provider):
                     yield TextDelta(delta.content)
                 for fragment in delta.tool_calls or []:
                     pending = tool_calls.setdefault(fragment.index, _PendingToolCall())
-                    pending.id = fragment.id or pending.id
+                    pending.id = fragment.id or pending.id or f"call_{uuid.uuid4().hex[:24]}"
+                    piece = ""
                     if fragment.function is not None:
                         pending.name = fragment.function.name or pending.name
-                        pending.arguments.append(fragment.function.arguments or "")
+                        piece = fragment.function.arguments or ""
+                        pending.arguments.append(piece)
+                    yield ToolCallDelta(fragment.index, pending.id, pending.name, piece)
                 if choice.finish_reason:
                     finish_reason = choice.finish_reason
         if finish_reason is None:

@@ -120,7 +120,12 @@ class _Unconfigured(Provider):
         )
 
     async def stream_chat(
-        self, model: str, messages: list[dict], *, max_tokens: int | None = None
+        self,
+        model: str,
+        messages: list[dict],
+        *,
+        max_tokens: int | None = None,
+        tools: list[dict] | None = None,
     ) -> AsyncIterator[Event]:
         raise self.error(model)
         yield  # never reached; makes this an async generator like every other provider

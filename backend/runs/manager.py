@@ -20,10 +20,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from backend import compaction
+from backend.agent import memory
 from backend.agent.context import chat_messages, compile_system, fits
-from backend.agent.turn import MakeRoom, Outcome, Turn
+from backend.agent.turn import CANCELLED, MakeRoom, Outcome, Resolution, Turn
 from backend.compaction import Compaction
 from backend.errors import (
+    ApprovalPending,
     ContextWindowExceeded,
     InvalidArgument,
     LLMNotConfigured,
@@ -45,8 +47,17 @@ from backend.runs.lock import LockLeases, fail_orphaned_runs
 from backend.runs.stream import ChunkLog
 from backend.settings import Settings
 from backend.store import NewMessage, Store
+from backend.store.approvals import ApprovalStore, WaitingCall
 from backend.store.db import now_iso
-from shared_schema import CompactionSettings, MessageCreate, new_id
+from backend.tools import Toolbox, ToolContext
+from shared_schema import (
+    ApprovalReturn,
+    ClientTool,
+    CompactionSettings,
+    MessageCreate,
+    ToolReturnInput,
+    new_id,
+)
 
 log = logging.getLogger("chinwag.runs")
 
@@ -64,6 +75,7 @@ class ActiveRun:
     agent_id: str
     log: ChunkLog
     input_ids: list[str]
+    resolutions: list[Resolution] = field(default_factory=list)
     task: asyncio.Task[None] | None = None
     finishing: bool = False
     persisted: int = 0  # chunks already in the database
@@ -73,6 +85,10 @@ class ActiveRun:
 class SendOptions:
     stream_tokens: bool = False
     max_steps: int = 10
+    client_tools: list[ClientTool] = field(default_factory=list)
+
+
+Answer = ApprovalReturn | ToolReturnInput
 
 
 @dataclass
@@ -80,6 +96,7 @@ class _Prepared:
     agent: dict[str, Any]
     model: ResolvedModel
     system: str
+    conversation: Any
     inputs: list[NewMessage] = field(default_factory=list)
 
 
@@ -152,60 +169,101 @@ class RunManager:
             )
             for m in inputs
         ]
-        return _Prepared(agent, model, system, news)
+        return _Prepared(agent, model, system, conversation, news)
 
     async def start(
-        self, conversation_id: str, inputs: list[MessageCreate], options: SendOptions
+        self,
+        conversation_id: str,
+        inputs: list[MessageCreate],
+        options: SendOptions,
+        answers: list[Answer] | None = None,
     ) -> ActiveRun:
-        """Lock the conversation, store the input and start the turn; 409 if it is busy."""
+        """Lock the conversation, store the input and start the turn.
+
+        409 if it is busy, or if a tool call waits for an answer and this send is not one;
+        400 for an answer that does not match the waiting calls. ``answers`` (approvals,
+        denials, client tool results) resume the turn that stopped for them.
+        """
         prepared = await self._prepare(conversation_id, inputs)
         run_id = new_id("run")
         for message in prepared.inputs:
             message.run_id = run_id
         async with self.store.db.transaction() as tx:
             await self.leases.acquire(tx, conversation_id, run_id)
+            waiting = await ApprovalStore.pending_in(tx, conversation_id)
+            if waiting and not answers:
+                raise ApprovalPending(waiting[0].message_id)
+            resolutions = await _resolve(tx, conversation_id, waiting, answers or [])
             await self.store.runs.create(tx, run_id, conversation_id, prepared.agent["id"])
             async with tx.execute(
                 "SELECT 1 FROM messages WHERE conversation_id = ? LIMIT 1", (conversation_id,)
             ) as cur:
                 first_send = await cur.fetchone() is None
-            stored = prepared.inputs
+            stored = list(prepared.inputs)
+            if resolutions:
+                stored.insert(0, _approval_message(run_id, resolutions))
+                await ApprovalStore.settle_in(
+                    tx, conversation_id, {r.call.tool_call_id: _state(r) for r in resolutions}
+                )
             if first_send:
-                stored = [NewMessage("system_message", prepared.system), *stored]
+                stored.insert(0, NewMessage("system_message", prepared.system))
+            elif await memory.stale(self.store, prepared.conversation):
+                await memory.recompile_in(self.store, tx, conversation_id, prepared.agent)
             await self.store.messages.append(tx, conversation_id, stored)
+            if first_send:
+                await memory.mark_seen(self.store, tx, conversation_id)
         run = ActiveRun(
             run_id,
             conversation_id,
             prepared.agent["id"],
             ChunkLog(run_id),
             [m.id for m in prepared.inputs],
+            resolutions,
         )
         self.active[run_id] = run
         await run.log.publish(
             {"message_type": "ping", "id": new_id("ping"), "date": now_iso(), "run_id": run_id}
         )
         run.task = asyncio.create_task(
-            self._drive(run, prepared.model, options), name=f"run {run_id}"
+            self._drive(run, prepared.agent, prepared.model, options), name=f"run {run_id}"
         )
         return run
 
     # --- driving and finishing -----------------------------------------------------------
 
-    async def _drive(self, run: ActiveRun, model: ResolvedModel, options: SendOptions) -> None:
+    async def _drive(
+        self,
+        run: ActiveRun,
+        agent: dict[str, Any],
+        model: ResolvedModel,
+        options: SendOptions,
+    ) -> None:
         renewer = asyncio.create_task(self._renew(run))
         stop_sharing = asyncio.Event()
         sharer = asyncio.create_task(self._share(run, stop_sharing))
         turn: Turn | None = None
         try:
-            rows = await self.store.messages.in_context(run.conversation_id)
-            make_room = self._make_room(run, model)
+            toolbox = Toolbox(agent["tools"], options.client_tools)
+
+            async def load_context() -> list[dict[str, Any]]:
+                return chat_messages(await self.store.messages.in_context(run.conversation_id))
+
+            async def checkpoint(messages: list[NewMessage]) -> None:
+                if messages:
+                    async with self.store.db.transaction() as tx:
+                        await self.store.messages.append(tx, run.conversation_id, messages)
+
             turn = Turn(
                 log=run.log,
                 model=model,
-                context=chat_messages(rows),
+                toolbox=toolbox,
+                tool_context=ToolContext(self.store, agent["id"], run.conversation_id, run.id),
+                load_context=load_context,
+                checkpoint=lambda messages: asyncio.shield(checkpoint(messages)),
                 stream_tokens=options.stream_tokens,
                 max_steps=options.max_steps,
-                make_room=make_room,
+                make_room=self._make_room(run, model, toolbox.offered()),
+                resolutions=run.resolutions,
             )
             outcome = await turn.execute()
         except asyncio.CancelledError:
@@ -285,6 +343,8 @@ class RunManager:
         async with self.store.db.transaction() as tx:
             if outcome.messages:
                 await self.store.messages.append(tx, run.conversation_id, outcome.messages)
+            if outcome.waiting:
+                await ApprovalStore.add_in(tx, run.conversation_id, outcome.waiting)
             if outcome.error is not None and run.input_ids:
                 marks = ",".join("?" * len(run.input_ids))
                 in_context = "0" if outcome.input_left_context else "in_context"
@@ -314,6 +374,9 @@ class RunManager:
         run_id = new_id("run")
         async with self.store.db.transaction() as tx:
             await self.leases.acquire(tx, conversation_id, run_id)
+            waiting = await ApprovalStore.pending_in(tx, conversation_id)
+            if waiting:  # summarizing the call would leave its answer with nothing to answer
+                raise ApprovalPending(waiting[0].message_id)
             await self.store.runs.create(tx, run_id, conversation_id, agent["id"])
         try:
             result = await compaction.compact(self.store, conversation_id, model, settings)
@@ -336,6 +399,7 @@ class RunManager:
                 usage={},
                 chunks=[],
             )
+            await memory.recompile_in(self.store, tx, conversation_id, agent)
             await self.leases.release_in(tx, conversation_id, run_id)
         return result
 
@@ -346,16 +410,21 @@ class RunManager:
         async with self.store.db.transaction() as tx:
             await self.leases.acquire(tx, conversation_id, holder)
             await tx.execute("DELETE FROM messages WHERE conversation_id = ?", (conversation_id,))
+            await tx.execute(
+                "DELETE FROM tool_approvals WHERE conversation_id = ?", (conversation_id,)
+            )
             await self.leases.release_in(tx, conversation_id, holder)
 
-    def _make_room(self, run: ActiveRun, model: ResolvedModel) -> MakeRoom:
+    def _make_room(
+        self, run: ActiveRun, model: ResolvedModel, tools: list[dict[str, Any]]
+    ) -> MakeRoom:
         """Automatic compaction for a turn whose context does not fit (the run holds the lock)."""
 
-        async def make_room(reported: bool) -> list[dict[str, str]] | None:
+        async def make_room(reported: bool) -> list[dict[str, Any]] | None:
             compacted = False
             context = chat_messages(await self.store.messages.in_context(run.conversation_id))
             for _ in range(MAX_AUTOMATIC_COMPACTIONS):
-                if not reported and fits(context, model):
+                if not reported and fits(context, model, tools):
                     break
                 try:
                     result = await compaction.compact(
@@ -378,6 +447,11 @@ class RunManager:
                         },
                     }
                 )
+                context = chat_messages(await self.store.messages.in_context(run.conversation_id))
+            if compacted:  # compaction rebuilds the context, so the system message is renewed
+                agent = await self.store.agents.get(run.agent_id)
+                async with self.store.db.transaction() as tx:
+                    await memory.recompile_in(self.store, tx, run.conversation_id, agent)
                 context = chat_messages(await self.store.messages.in_context(run.conversation_id))
             return context if compacted else None
 
@@ -404,6 +478,10 @@ class RunManager:
             await asyncio.wait([run.task], timeout=CANCEL_WAIT_SECONDS)
             return run.id
         run_id = None if run is not None else await self._elsewhere(conversation_id)
+        if run_id is None and run is None:
+            run_id = await self._cancel_waiting(conversation_id)
+            if run_id is not None:
+                return run_id
         if run_id is None:
             raise NoActiveRun("No active run to cancel in this conversation.")
         await self.store.runs.request_cancel(run_id)
@@ -415,6 +493,35 @@ class RunManager:
                 else f"The server process running {run_id} did not answer the cancel request."
             )
         return run_id
+
+    async def _cancel_waiting(self, conversation_id: str) -> str | None:
+        """Cancel a run stopped for approval: its waiting calls are denied, as in Letta, so the
+        context stays whole and the next send works. The run's id, or None if none waits."""
+        holder = new_id("run")
+        async with self.store.db.transaction() as tx:
+            await self.leases.acquire(tx, conversation_id, holder)  # 409 if a run is live
+            waiting = await ApprovalStore.pending_in(tx, conversation_id)
+            if waiting:
+                run_id = waiting[0].run_id
+                await ApprovalStore.settle_in(
+                    tx, conversation_id, {c.tool_call_id: "cancelled" for c in waiting}
+                )
+                returns = [
+                    NewMessage(
+                        "tool_return_message",
+                        CANCELLED,
+                        run_id=run_id,
+                        extra={"status": "error", "tool_call_id": c.tool_call_id, "name": c.name},
+                    )
+                    for c in waiting
+                ]
+                await self.store.messages.append(tx, conversation_id, returns)
+                await tx.execute(
+                    "UPDATE runs SET status = 'cancelled', stop_reason = 'cancelled' WHERE id = ?",
+                    (run_id,),
+                )
+            await self.leases.release_in(tx, conversation_id, holder)
+        return waiting[0].run_id if waiting else None
 
     async def _ended(self, run_id: str) -> str | None:
         """Wait (bounded) until a run driven elsewhere has ended; its final status."""
@@ -471,6 +578,83 @@ class RunManager:
             if quiet >= self.settings.keepalive_seconds:
                 quiet = 0.0
                 yield None
+
+
+async def _resolve(
+    tx: Any, conversation_id: str, waiting: list[WaitingCall], answers: list[Answer]
+) -> list[Resolution]:
+    """Match answers to the waiting calls: each answered exactly once, nothing else (400)."""
+    if not answers:
+        return []
+    by_id = {c.tool_call_id: c for c in waiting}
+    by_message = {c.message_id: c for c in waiting}  # Letta's older form names the message
+    for answer in answers:
+        if answer.tool_call_id not in by_id and answer.tool_call_id in by_message:
+            answer.tool_call_id = by_message[answer.tool_call_id].tool_call_id
+    ids = [a.tool_call_id for a in answers]
+    repeated = sorted({i for i in ids if ids.count(i) > 1})
+    if repeated:
+        raise InvalidArgument(f"Tool call {repeated[0]} is answered more than once.")
+    unknown = [i for i in ids if i not in by_id]
+    if unknown:
+        known = await ApprovalStore.find_in(tx, conversation_id, unknown)
+        call = known.get(unknown[0])
+        if call is not None and call.state == "cancelled":
+            raise InvalidArgument(
+                f"Tool call {call.tool_call_id} belongs to run {call.run_id}, which was "
+                "cancelled; its answer was not stored."
+            )
+        if call is not None:
+            raise InvalidArgument(f"Tool call {call.tool_call_id} was already answered.")
+        if not waiting:
+            raise InvalidArgument(
+                "No tool call is waiting for approval in this conversation; send an ordinary "
+                "message instead."
+            )
+        raise InvalidArgument(
+            f"Tool call {unknown[0]} is not waiting for an answer in this conversation. "
+            f"Waiting: {', '.join(by_id)}."
+        )
+    missing = [i for i in by_id if i not in ids]
+    if missing:
+        raise InvalidArgument(
+            f"Answer every waiting tool call in one send: {', '.join(missing)} has no answer."
+        )
+    for answer in answers:
+        call = by_id[answer.tool_call_id]
+        if call.client and isinstance(answer, ApprovalReturn) and answer.approve:
+            raise InvalidArgument(
+                f"Tool call {call.tool_call_id} is to the client tool {call.name!r}, which only "
+                "the client can run: answer with its result (type 'tool'), or deny it."
+            )
+    order = {c.tool_call_id: i for i, c in enumerate(waiting)}
+    return sorted(
+        (Resolution(by_id[a.tool_call_id], a) for a in answers),
+        key=lambda r: order[r.call.tool_call_id],
+    )
+
+
+def _state(resolution: Resolution) -> str:
+    answer = resolution.answer
+    if isinstance(answer, ToolReturnInput):
+        return "returned"
+    return "approved" if answer.approve else "denied"
+
+
+def _approval_message(run_id: str, resolutions: list[Resolution]) -> NewMessage:
+    """The stored answer (``approval_response_message``), in Letta's fields."""
+    approvals = [r.answer.model_dump(mode="json") for r in resolutions]
+    first = next((r.answer for r in resolutions if isinstance(r.answer, ApprovalReturn)), None)
+    return NewMessage(
+        "approval_response_message",
+        run_id=run_id,
+        extra={
+            "approvals": approvals,
+            "approve": first.approve if first else None,
+            "approval_request_id": first.tool_call_id if first else None,
+            "reason": first.reason if first else None,
+        },
+    )
 
 
 async def _replay(chunks: list[dict[str, Any]]) -> AsyncIterator[dict[str, Any] | None]:

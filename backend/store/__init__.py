@@ -3,10 +3,13 @@
 from pathlib import Path
 
 from backend.store.agents import AgentStore
+from backend.store.approvals import ApprovalStore
+from backend.store.blocks import BlockStore
 from backend.store.conversations import ConversationStore
 from backend.store.db import Database
 from backend.store.messages import MessageStore, NewMessage
 from backend.store.runs import RunStore
+from backend.store.tools import ToolStore
 
 
 class Store:
@@ -18,6 +21,9 @@ class Store:
         self.conversations = ConversationStore(self.db)
         self.messages = MessageStore(self.db)
         self.runs = RunStore(self.db)
+        self.blocks = BlockStore(self.db)
+        self.tools = ToolStore(self.db)
+        self.approvals = ApprovalStore(self.db)
 
     async def open(self) -> None:
         await self.db.open()

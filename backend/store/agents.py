@@ -5,19 +5,12 @@ import sqlite3
 from typing import Any
 
 from backend.errors import InvalidArgument, NotFound
+from backend.store.blocks import PERSON, BlockStore
+from backend.store.blocks import block_to_wire as _block
 from backend.store.db import Database, dumps, now_iso
 from backend.store.paging import Order, page_query
+from backend.store.tools import ToolStore
 from shared_schema import new_id
-
-
-def _block(row: sqlite3.Row) -> dict[str, Any]:
-    return {
-        "id": row["id"],
-        "label": row["label"],
-        "value": row["value"],
-        "limit": row["char_limit"],
-        "description": row["description"],
-    }
 
 
 class AgentStore:
@@ -35,6 +28,7 @@ class AgentStore:
         tags: list[str],
         blocks: list[dict[str, Any]],
         description: str | None = None,
+        tool_ids: list[str] | None = None,
     ) -> dict[str, Any]:
         agent_id = new_id("agent")
         name = name or agent_id[: len("agent-") + 8]
@@ -59,21 +53,23 @@ class AgentStore:
                     now,
                 ),
             )
-            await tx.executemany(
-                "INSERT INTO blocks (id, agent_id, label, value, char_limit, description)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                [
+            for b in blocks:
+                block_id = new_id("block")
+                await tx.execute(
+                    "INSERT INTO blocks (id, agent_id, label, value, char_limit, description,"
+                    " read_only) VALUES (?, ?, ?, ?, ?, ?, ?)",
                     (
-                        new_id("block"),
+                        block_id,
                         agent_id,
                         b["label"],
                         b["value"],
                         b["limit"],
                         b.get("description"),
-                    )
-                    for b in blocks
-                ],
-            )
+                        int(b.get("read_only", False)),
+                    ),
+                )
+                await BlockStore.record(tx, block_id, None, b["value"], PERSON)
+            await ToolStore.attach_in(tx, agent_id, tool_ids or [])
         return await self.get(agent_id)
 
     async def get(self, agent_id: str) -> dict[str, Any]:
@@ -93,6 +89,7 @@ class AgentStore:
         by_agent: dict[str, list[dict[str, Any]]] = {i: [] for i in ids}
         for b in block_rows:
             by_agent[b["agent_id"]].append(_block(b))
+        tools = await ToolStore(self.db).for_agents(ids)
         return [
             {
                 "id": r["id"],
@@ -104,6 +101,7 @@ class AgentStore:
                 "tags": json.loads(r["tags"]),
                 "description": r["description"],
                 "blocks": by_agent[r["id"]],
+                "tools": tools[r["id"]],
                 "created_at": r["created_at"],
                 "updated_at": r["updated_at"],
             }
@@ -161,13 +159,19 @@ class AgentStore:
         await self.get(agent_id)
         columns = {("char_limit" if k == "limit" else k): v for k, v in changes.items()}
         async with self.db.transaction() as tx:
+            async with tx.execute(
+                "SELECT id, value FROM blocks WHERE agent_id = ? AND label = ?", (agent_id, label)
+            ) as cur:
+                old = await cur.fetchone()
             sets = ", ".join(f"{k} = ?" for k in columns)
             cur = await tx.execute(
                 f"UPDATE blocks SET {sets} WHERE agent_id = ? AND label = ?",
                 (*columns.values(), agent_id, label),
             )
-            if cur.rowcount == 0:
+            if cur.rowcount == 0 or old is None:
                 raise NotFound(f"Agent {agent_id} has no memory block labelled {label!r}.")
+            if "value" in changes and changes["value"] != old["value"]:
+                await BlockStore.record(tx, old["id"], old["value"], changes["value"], PERSON)
             await tx.execute("UPDATE agents SET updated_at = ? WHERE id = ?", (now_iso(), agent_id))
         row = await self.db.fetchone(
             "SELECT * FROM blocks WHERE agent_id = ? AND label = ?", (agent_id, label)

@@ -47,12 +47,30 @@ def to_wire(row: sqlite3.Row | dict[str, Any]) -> dict[str, Any]:
     text = row["content"]
     if kind == "reasoning_message":
         message["reasoning"] = text
-    elif kind == "tool_call_message":
+    elif kind in ("tool_call_message", "approval_request_message"):
         message["tool_call"] = extra
+        message["tool_calls"] = [extra]
+    elif kind == "approval_response_message":
+        message.update(extra)
     elif kind == "tool_return_message":
-        message["tool_return"] = text
-        message["status"] = extra.get("status", "success")
-        message["tool_call_id"] = extra.get("tool_call_id")
+        status = extra.get("status", "success")
+        returned = {
+            "type": "tool",
+            "tool_call_id": extra.get("tool_call_id"),
+            "status": status,
+            "tool_return": text,
+            "stdout": extra.get("stdout"),
+            "stderr": extra.get("stderr"),
+        }
+        message.update(
+            tool_return=text,
+            status=status,
+            tool_call_id=returned["tool_call_id"],
+            name=extra.get("name"),
+            stdout=returned["stdout"],
+            stderr=returned["stderr"],
+            tool_returns=[returned],
+        )
     elif kind == "summary_message":
         message["summary"] = text
         message["content"] = text
@@ -177,4 +195,37 @@ class MessageStore:
             "SELECT ord, message_type, content, extra FROM messages"
             " WHERE conversation_id = ? AND in_context = 1 ORDER BY ord",
             (conversation_id,),
+        )
+
+    async def search_agent(
+        self,
+        agent_id: str,
+        *,
+        query: str | None,
+        kinds: list[str],
+        limit: int,
+        start: str | None = None,
+        end: str | None = None,
+    ) -> list[sqlite3.Row]:
+        """An agent's messages of the given kinds whose text contains ``query``, newest first.
+
+        A plain substring match: enough for an agent looking back at what was said; the API's
+        ranked full-text search is a separate concern.
+        """
+        where = ["c.agent_id = ?", f"m.message_type IN ({','.join('?' * len(kinds))})"]
+        params: list[Any] = [agent_id, *kinds]
+        if query:
+            where.append("m.content LIKE ? ESCAPE '\\'")
+            escaped = query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            params.append(f"%{escaped}%")
+        if start:
+            where.append("m.created_at >= ?")
+            params.append(start)
+        if end:
+            where.append("m.created_at <= ?")
+            params.append(end)
+        return await self.db.fetchall(
+            "SELECT m.* FROM messages m JOIN conversations c ON c.id = m.conversation_id"
+            f" WHERE {' AND '.join(where)} ORDER BY m.created_at DESC, m.ord DESC LIMIT ?",
+            (*params, limit),
         )

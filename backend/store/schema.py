@@ -174,4 +174,58 @@ MIGRATIONS: list[str] = [
         INSERT INTO messages_fts (rowid, content) VALUES (new.pos, new.content);
     END;
     """,
+    # 5: tools an agent may call, changes of memory blocks, and tool calls waiting for an answer.
+    """
+    CREATE TABLE tools (
+        pos INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT NOT NULL UNIQUE,
+        name TEXT NOT NULL UNIQUE,
+        description TEXT NOT NULL,
+        json_schema TEXT NOT NULL,
+        tool_type TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    );
+
+    CREATE TABLE agent_tools (
+        agent_id TEXT NOT NULL REFERENCES agents(id) ON DELETE CASCADE,
+        tool_id TEXT NOT NULL REFERENCES tools(id) ON DELETE CASCADE,
+        requires_approval INTEGER NOT NULL DEFAULT 0,
+        pos INTEGER NOT NULL,
+        PRIMARY KEY (agent_id, tool_id)
+    ) WITHOUT ROWID;
+
+    ALTER TABLE blocks ADD COLUMN read_only INTEGER NOT NULL DEFAULT 0;
+
+    CREATE TABLE block_history (
+        pos INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT NOT NULL UNIQUE,
+        block_id TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        actor TEXT NOT NULL,
+        agent_id TEXT,
+        tool_name TEXT,
+        run_id TEXT,
+        before TEXT,
+        after TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        UNIQUE (block_id, version)
+    );
+
+    -- The block_history position up to which a conversation's system message shows memory.
+    ALTER TABLE conversations ADD COLUMN memory_seen INTEGER NOT NULL DEFAULT 0;
+
+    CREATE TABLE tool_approvals (
+        conversation_id TEXT NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+        tool_call_id TEXT NOT NULL,
+        run_id TEXT NOT NULL,
+        message_id TEXT NOT NULL,
+        name TEXT NOT NULL,
+        arguments TEXT NOT NULL,
+        client INTEGER NOT NULL,
+        state TEXT NOT NULL,
+        pos INTEGER NOT NULL,
+        PRIMARY KEY (conversation_id, tool_call_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX tool_approvals_pending ON tool_approvals(conversation_id) WHERE state = 'pending';
+    """,
 ]

@@ -10,6 +10,10 @@ request body is recorded; replies, pacing and faults are set per test from the t
         ...
         assert fake.requests[-1]["messages"][-1]["content"] == "hi"
 
+A tool loop is scripted step by step: ``fake.script(Reply(tool_calls=[call(...), ...]), "done")``
+answers the next requests in order (a ``str`` is a plain reply; several calls in one ``Reply``
+are parallel tool calls; ``arguments`` is sent as given, so malformed JSON can be scripted).
+
 Faults are one-shot (``fail_next``) or persistent (``fail_always``). ``hold()`` makes replies wait
 until ``release()``, so a test can keep a turn open deterministically and ``wait_for_held(n)``
 until n replies are waiting. Prompt size is measured with the server's own estimate
@@ -25,6 +29,7 @@ import socket
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
 from enum import StrEnum
 from types import TracebackType
 from typing import Any, Self
@@ -53,6 +58,23 @@ class Fault(StrEnum):
     CONTEXT_LENGTH = "context_length"  # HTTP 400 in OpenAI's context_length_exceeded shape
     HANG = "hang"  # never answer: the client's timeout fires
     DROP_MIDWAY = "drop_midway"  # stream part of the reply, then break the connection
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One scripted answer: text, tool calls (each ``{"id", "name", "arguments"}``), or both."""
+
+    text: str = ""
+    tool_calls: list[dict[str, str]] = field(default_factory=list)
+
+
+def call(name: str, arguments: dict[str, Any] | str, call_id: str | None = None) -> dict[str, str]:
+    """A scripted tool call; a ``str`` ``arguments`` is sent verbatim (malformed JSON too)."""
+    args = arguments if isinstance(arguments, str) else json.dumps(arguments)
+    return {"id": call_id or f"call_{next(_CALL_IDS)}", "name": name, "arguments": args}
+
+
+_CALL_IDS = itertools.count(1)
 
 
 class _DroppedConnection(Exception):
@@ -201,6 +223,7 @@ class FakeOpenAI:
         self.reasoning_field = "reasoning_content"
         self.tool_call: dict[str, str] | None = None
         self.context_window: int | None = None
+        self._script: list[Reply] = []
         self.api_key: str | None = None
         with self._lock:
             self._requests.clear()
@@ -230,6 +253,15 @@ class FakeOpenAI:
             if not self._changed.wait_for(lambda: len(self._requests) >= count, timeout):
                 raise TimeoutError(f"{len(self._requests)} of {count} requests arrived.")
             return list(self._requests)
+
+    def script(self, *replies: "Reply | str") -> None:
+        """Answer the next requests with these replies, in order; then the usual default."""
+        with self._lock:
+            self._script.extend(r if isinstance(r, Reply) else Reply(text=r) for r in replies)
+
+    def _next_scripted(self) -> Reply | None:
+        with self._lock:
+            return self._script.pop(0) if self._script else None
 
     # --- faults and the gate ----------------------------------------------------------------
 
@@ -323,10 +355,19 @@ class FakeOpenAI:
             return Response(status_code=503)
         if hold_after == 0 and not await self._held_here(request):
             return Response(status_code=499)
-        scripted = self.responder(messages) if self.responder else None
-        reply = scripted or (
-            self.reply if self.reply is not None else self._default_reply(messages)
-        )
+        step = self._next_scripted()
+        tool_calls = [self.tool_call] if self.tool_call else []
+        if step is not None:
+            scripted: str | None = step.text
+            tool_calls = step.tool_calls
+        else:
+            scripted = self.responder(messages) if self.responder else None
+        if step is not None and (step.text or step.tool_calls):
+            reply = step.text
+        else:
+            reply = scripted or (
+                self.reply if self.reply is not None else self._default_reply(messages)
+            )
         limit = body.get("max_completion_tokens") or body.get("max_tokens")
         if limit:  # like a real model: stop at the token limit
             reply = reply.encode()[: limit * BYTES_PER_TOKEN].decode(errors="ignore")
@@ -342,7 +383,7 @@ class FakeOpenAI:
             delay=self.delta_delay,
             reasoning=self.reasoning,
             reasoning_field=self.reasoning_field,
-            tool_call=self.tool_call,
+            tool_calls=tool_calls,
             usage=usage,
             completion_id=f"chatcmpl-fake-{next(self._ids)}",
         )
@@ -400,7 +441,7 @@ class _Script:
         delay: float,
         reasoning: str | None,
         reasoning_field: str,
-        tool_call: dict[str, str] | None,
+        tool_calls: list[dict[str, str]],
         usage: dict[str, int],
         completion_id: str,
     ) -> None:
@@ -410,10 +451,10 @@ class _Script:
         self.delay = delay
         self.reasoning = reasoning
         self.reasoning_field = reasoning_field
-        self.tool_call = tool_call
+        self.tool_calls = tool_calls
         self.usage = usage
         self.completion_id = completion_id
-        self.finish_reason = "tool_calls" if tool_call else "stop"
+        self.finish_reason = "tool_calls" if tool_calls else "stop"
 
     def _envelope(self, obj: str, choices: list[dict[str, Any]]) -> dict[str, Any]:
         return {
@@ -432,36 +473,37 @@ class _Script:
         return {**self._envelope("chat.completion.chunk", []), "usage": self.usage}
 
     def tool_call_deltas(self) -> list[dict[str, Any]]:
-        """The tool call as OpenAI streams it: id and name first, then the arguments in parts."""
-        if not self.tool_call:
-            return []
-        call = self.tool_call
-        head = {
-            "index": 0,
-            "id": call["id"],
-            "type": "function",
-            "function": {"name": call["name"], "arguments": ""},
-        }
-        half = len(call["arguments"]) // 2
-        parts = [call["arguments"][:half], call["arguments"][half:]]
-        return [{"tool_calls": [head]}] + [
-            {"tool_calls": [{"index": 0, "function": {"arguments": part}}]} for part in parts
-        ]
+        """The tool calls as OpenAI streams them: per call, id and name first, then the
+        arguments in two parts; several calls are told apart by ``index``."""
+        deltas: list[dict[str, Any]] = []
+        for index, call in enumerate(self.tool_calls):
+            head = {
+                "index": index,
+                "id": call["id"],
+                "type": "function",
+                "function": {"name": call["name"], "arguments": ""},
+            }
+            half = len(call["arguments"]) // 2
+            parts = [call["arguments"][:half], call["arguments"][half:]]
+            deltas.append({"tool_calls": [head]})
+            deltas += [
+                {"tool_calls": [{"index": index, "function": {"arguments": part}}]}
+                for part in parts
+            ]
+        return deltas
 
     def completion(self) -> dict[str, Any]:
         message: dict[str, Any] = {"role": "assistant", "content": self.reply}
         if self.reasoning:
             message[self.reasoning_field] = self.reasoning
-        if self.tool_call:
+        if self.tool_calls:
             message["tool_calls"] = [
                 {
-                    "id": self.tool_call["id"],
+                    "id": c["id"],
                     "type": "function",
-                    "function": {
-                        "name": self.tool_call["name"],
-                        "arguments": self.tool_call["arguments"],
-                    },
+                    "function": {"name": c["name"], "arguments": c["arguments"]},
                 }
+                for c in self.tool_calls
             ]
         choice = {"index": 0, "message": message, "finish_reason": self.finish_reason}
         return {**self._envelope("chat.completion", [choice]), "usage": self.usage}

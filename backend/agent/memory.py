@@ -1,0 +1,75 @@
+"""When the system message shows current memory (Letta's recompile rule, API.md section 7).
+
+An agent's own memory edit reaches the model through the tool return, and the conversation's
+system message stays as it was, so providers can keep caching the prompt's prefix. The system
+message is compiled from current memory when a conversation starts, when compaction rebuilds
+the context, at the next turn after a person changed a block, and on request (recompile).
+``conversations.memory_seen`` is the block-history position the system message has seen.
+"""
+
+from typing import Any
+
+import aiosqlite
+
+from backend.agent.context import compile_system
+from backend.store import Store
+
+
+async def system_row(tx: aiosqlite.Connection, conversation_id: str) -> aiosqlite.Row | None:
+    """The conversation's own system message: the first one, stored with the first send."""
+    async with tx.execute(
+        "SELECT pos, content FROM messages WHERE conversation_id = ?"
+        " AND message_type = 'system_message' ORDER BY ord LIMIT 1",
+        (conversation_id,),
+    ) as cur:
+        return await cur.fetchone()
+
+
+async def mark_seen(store: Store, tx: aiosqlite.Connection, conversation_id: str) -> None:
+    """Record that the system message now shows memory up to the newest change."""
+    head = await store.blocks.head()
+    await tx.execute(
+        "UPDATE conversations SET memory_seen = ? WHERE id = ?", (head, conversation_id)
+    )
+
+
+async def recompile_in(
+    store: Store, tx: aiosqlite.Connection, conversation_id: str, agent: dict[str, Any]
+) -> tuple[str, bool]:
+    """Rewrite the system message from current memory (inside the caller's transaction).
+
+    Returns the text and whether it changed; a conversation not started yet has nothing to
+    rewrite (its first send compiles it).
+    """
+    text = compile_system(agent)
+    row = await system_row(tx, conversation_id)
+    if row is None:
+        return text, False
+    changed = row["content"] != text
+    if changed:
+        await tx.execute("UPDATE messages SET content = ? WHERE pos = ?", (text, row["pos"]))
+    await mark_seen(store, tx, conversation_id)
+    return text, changed
+
+
+async def stale(store: Store, conversation: aiosqlite.Row) -> bool:
+    """Whether a person changed the agent's memory since the system message was compiled."""
+    return await store.blocks.person_changed_since(
+        conversation["agent_id"], conversation["memory_seen"]
+    )
+
+
+async def recompile(store: Store, conversation_id: str, *, dry_run: bool) -> tuple[str, bool]:
+    """``POST …/recompile``: the current compiled text, stored unless ``dry_run``."""
+    conversation = await store.conversations.row(conversation_id)
+    agent = await store.agents.get(conversation["agent_id"])
+    if dry_run:
+        text = compile_system(agent)
+        row = await store.db.fetchone(
+            "SELECT content FROM messages WHERE conversation_id = ?"
+            " AND message_type = 'system_message' ORDER BY ord LIMIT 1",
+            (conversation_id,),
+        )
+        return text, row is not None and row["content"] != text
+    async with store.db.transaction() as tx:
+        return await recompile_in(store, tx, conversation_id, agent)

@@ -1,0 +1,127 @@
+"""Tools the server knows, and which of them each agent has (with its approval setting)."""
+
+import json
+import sqlite3
+from typing import Any
+
+import aiosqlite
+
+from backend.errors import InvalidArgument, NotFound
+from backend.store.db import Database, dumps, now_iso
+from shared_schema import new_id
+
+
+def tool_to_wire(row: sqlite3.Row) -> dict[str, Any]:
+    tool = {
+        "id": row["id"],
+        "name": row["name"],
+        "description": row["description"],
+        "json_schema": json.loads(row["json_schema"]),
+        "tool_type": row["tool_type"],
+    }
+    if "requires_approval" in row.keys():  # noqa: SIM118 - sqlite3.Row has no __contains__
+        tool["requires_approval"] = bool(row["requires_approval"])
+    return tool
+
+
+class ToolStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def ensure(self, definitions: list[dict[str, Any]]) -> None:
+        """Insert or refresh tool definitions by name; ids stay stable across restarts."""
+        async with self.db.transaction() as tx:
+            for d in definitions:
+                await tx.execute(
+                    "INSERT INTO tools (id, name, description, json_schema, tool_type, created_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET"
+                    " description = excluded.description, json_schema = excluded.json_schema,"
+                    " tool_type = excluded.tool_type",
+                    (
+                        new_id("tool"),
+                        d["name"],
+                        d["description"],
+                        dumps(d["json_schema"]),
+                        d["tool_type"],
+                        now_iso(),
+                    ),
+                )
+
+    async def find(self, name: str | None = None) -> list[dict[str, Any]]:
+        if name is not None:
+            rows = await self.db.fetchall("SELECT * FROM tools WHERE name = ?", (name,))
+        else:
+            rows = await self.db.fetchall("SELECT * FROM tools ORDER BY pos")
+        return [tool_to_wire(r) for r in rows]
+
+    async def get(self, tool_id: str) -> dict[str, Any]:
+        row = await self.db.fetchone("SELECT * FROM tools WHERE id = ?", (tool_id,))
+        if row is None:
+            raise NotFound.of("Tool", tool_id)
+        return tool_to_wire(row)
+
+    async def resolve(self, names: list[str], ids: list[str]) -> list[str]:
+        """Tool ids for names and ids, in the order given; an unknown one is a 400 naming it."""
+        rows = await self.db.fetchall("SELECT id, name FROM tools")
+        by_name = {r["name"]: r["id"] for r in rows}
+        known_ids = set(by_name.values())
+        resolved: list[str] = []
+        for name in names:
+            if name not in by_name:
+                raise InvalidArgument(
+                    f"Unknown tool {name!r}. This server has: {', '.join(sorted(by_name))}."
+                )
+            resolved.append(by_name[name])
+        for tool_id in ids:
+            if tool_id not in known_ids:
+                raise InvalidArgument(f"Unknown tool id {tool_id!r}.")
+            resolved.append(tool_id)
+        return list(dict.fromkeys(resolved))
+
+    @staticmethod
+    async def attach_in(tx: aiosqlite.Connection, agent_id: str, tool_ids: list[str]) -> None:
+        """Give the agent these tools (inside the caller's transaction); already there is fine."""
+        async with tx.execute(
+            "SELECT COALESCE(MAX(pos), 0) FROM agent_tools WHERE agent_id = ?", (agent_id,)
+        ) as cur:
+            row = await cur.fetchone()
+        start = (row[0] if row else 0) + 1
+        await tx.executemany(
+            "INSERT OR IGNORE INTO agent_tools (agent_id, tool_id, pos) VALUES (?, ?, ?)",
+            [(agent_id, tool_id, start + i) for i, tool_id in enumerate(tool_ids)],
+        )
+
+    async def attach(self, agent_id: str, tool_id: str) -> None:
+        await self.get(tool_id)
+        async with self.db.transaction() as tx:
+            await self.attach_in(tx, agent_id, [tool_id])
+
+    async def detach(self, agent_id: str, tool_id: str) -> None:
+        await self.get(tool_id)
+        async with self.db.transaction() as tx:
+            await tx.execute(
+                "DELETE FROM agent_tools WHERE agent_id = ? AND tool_id = ?", (agent_id, tool_id)
+            )
+
+    async def set_approval(self, agent_id: str, tool_name: str, requires_approval: bool) -> None:
+        async with self.db.transaction() as tx:
+            cur = await tx.execute(
+                "UPDATE agent_tools SET requires_approval = ? WHERE agent_id = ?"
+                " AND tool_id = (SELECT id FROM tools WHERE name = ?)",
+                (int(requires_approval), agent_id, tool_name),
+            )
+            if cur.rowcount == 0:
+                raise NotFound(f"Agent {agent_id} has no tool named {tool_name!r}.")
+
+    async def for_agents(self, agent_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
+        """Each agent's tools in the order they were attached, with ``requires_approval``."""
+        marks = ",".join("?" * len(agent_ids))
+        rows = await self.db.fetchall(
+            "SELECT t.*, a.agent_id, a.requires_approval FROM agent_tools a"
+            f" JOIN tools t ON t.id = a.tool_id WHERE a.agent_id IN ({marks}) ORDER BY a.pos",
+            tuple(agent_ids),
+        )
+        found: dict[str, list[dict[str, Any]]] = {i: [] for i in agent_ids}
+        for r in rows:
+            found[r["agent_id"]].append(tool_to_wire(r))
+        return found

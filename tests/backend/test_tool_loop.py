@@ -256,10 +256,9 @@ def test_cancel_in_the_middle_of_a_loop_leaves_a_usable_conversation(
     with llm_server.client() as http:
         _, conversation = new_conversation(http)
         path = f"/v1/conversations/{conversation['id']}"
+        fake_llm.hold(from_request=2)
         stream = frames(http, "POST", f"{path}/messages", json={"input": "go"})
-        first = next(stream)
-        assert first.type == "ping"
-        fake_llm.hold()
+        assert next(stream).type == "ping"
         fake_llm.wait_for_held(1)  # the second step waits inside the model
         assert http.post(f"{path}/cancel").status_code == 200
         rest = list(stream)

@@ -149,6 +149,7 @@ class FakeOpenAI:
         self._persistent_fault: Fault | None = None
         self._held = 0
         self._hold_after: int | None = None
+        self._hold_from = 0
         self._gate = threading.Event()
         self._stopping = threading.Event()
         self._ids = itertools.count(1)
@@ -231,6 +232,7 @@ class FakeOpenAI:
             self._faults.clear()
             self._persistent_fault = None
             self._hold_after = None
+            self._hold_from = 0
             self._gate.set()
 
     # --- what the model received ------------------------------------------------------------
@@ -275,10 +277,15 @@ class FakeOpenAI:
         with self._lock:
             self._persistent_fault = fault
 
-    def hold(self, after_deltas: int = 0) -> None:
-        """Replies wait for ``release()``: before answering, or after ``after_deltas`` chunks."""
+    def hold(self, after_deltas: int = 0, *, from_request: int = 0) -> None:
+        """Replies wait for ``release()``: before answering, or after ``after_deltas`` chunks.
+
+        With ``from_request`` only the requests from that number on (1 = the first request
+        since ``reset``) wait, so a test can let a loop's first steps through.
+        """
         with self._lock:
             self._hold_after = after_deltas
+            self._hold_from = from_request
             self._gate.clear()
 
     def release(self) -> None:
@@ -316,7 +323,8 @@ class FakeOpenAI:
             self._authorizations.append(authorization)
             fault = self._faults.pop(0) if self._faults else self._persistent_fault
             self._changed.notify_all()
-            return fault, self._hold_after
+            held = len(self._requests) >= self._hold_from
+            return fault, self._hold_after if held else None
 
     async def _wait(self, event: threading.Event, request: Request | None = None) -> bool:
         """Wait for ``event`` (or shutdown); False if the client went away first."""

@@ -67,6 +67,16 @@ class ApprovalPending(ApiError):
         )
 
 
+class OtidConflict(ApiError):
+    """An ``otid`` names a message already stored in the conversation with other content."""
+
+    status = 409
+    code = "OTID_CONFLICT"
+
+    def __init__(self, detail: str, run_id: str) -> None:
+        super().__init__(detail, headers={"x-should-retry": "false"}, run_id=run_id)
+
+
 class NoActiveRun(ApiError):
     status = 409
     code = "NO_ACTIVE_RUN"

@@ -113,7 +113,7 @@ async def _send(request: Request, *, streaming: bool | None) -> Response:
     await svc.store.conversations.row(conversation_id)
     if streaming is None or (streaming is False and "streaming" in body.model_fields_set):
         streaming = body.streaming
-    run = await svc.runs.start(
+    chunks = await svc.runs.send(
         conversation_id,
         body.inputs(),
         SendOptions(
@@ -123,7 +123,6 @@ async def _send(request: Request, *, streaming: bool | None) -> Response:
         ),
         body.answers(),
     )
-    chunks = run.log.follow(0, wait=svc.settings.keepalive_seconds)
     if not streaming:
         return respond(await collect(chunks))
     return event_stream(chunks, body.include_pings)
@@ -134,7 +133,10 @@ async def attach_stream(request: Request) -> Response:
     body = await parse_body(request, StreamRequest, optional=True)
     conversation_id = await addressing.conversation_id(request, body.agent_id)
     await svc.store.conversations.row(conversation_id)
-    chunks = await svc.runs.attach(conversation_id, body.run_id, body.starting_after)
+    run_id = body.run_id
+    if run_id is None and body.otid is not None:
+        run_id = await svc.runs.run_of_otid(conversation_id, body.otid)
+    chunks = await svc.runs.attach(conversation_id, run_id, body.starting_after)
     return event_stream(chunks, body.include_pings)
 
 

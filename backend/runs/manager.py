@@ -13,11 +13,14 @@ process can attach to any run and cancel it.
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+import aiosqlite
 
 from backend import compaction
 from backend.agent import memory
@@ -34,6 +37,7 @@ from backend.errors import (
     NoActiveRunToAttach,
     NotFound,
     NothingToCompact,
+    OtidConflict,
 )
 from backend.llm import (
     LLMError,
@@ -49,6 +53,7 @@ from backend.settings import Settings
 from backend.store import NewMessage, Store
 from backend.store.approvals import ApprovalStore, WaitingCall
 from backend.store.db import now_iso
+from backend.store.messages import MessageStore, to_wire
 from backend.tools import Toolbox, ToolContext
 from shared_schema import (
     ApprovalReturn,
@@ -163,13 +168,67 @@ class RunManager:
                 f"This message needs about {needed} tokens with the system prompt, more than the "
                 f"{model.context_window}-token context window of {model.handle}. Shorten it."
             )
-        news = [
-            NewMessage(
-                "system_message" if m.role == "system" else "user_message", m.text, otid=m.otid
-            )
-            for m in inputs
-        ]
-        return _Prepared(agent, model, system, conversation, news)
+        return _Prepared(agent, model, system, conversation, _news(inputs))
+
+    async def send(
+        self,
+        conversation_id: str,
+        inputs: list[MessageCreate],
+        options: SendOptions,
+        answers: list[Answer] | None = None,
+    ) -> AsyncIterator[dict[str, Any] | None]:
+        """The chunks of a new run for ``inputs``, or, when their otids show they were stored
+        before, of the run that stored them (live, or replayed once it has ended)."""
+        known = await self._sent_before(self.store.db.reader, conversation_id, _news(inputs))
+        if known is None:
+            try:
+                run = await self.start(conversation_id, inputs, options, answers)
+            except _SentBefore as again:
+                known = again.run_id
+            else:
+                return run.log.follow(0, wait=self.settings.keepalive_seconds)
+        return await self.attach(conversation_id, known, 0)
+
+    @staticmethod
+    async def _sent_before(
+        conn: aiosqlite.Connection, conversation_id: str, news: list[NewMessage]
+    ) -> str | None:
+        """The run that already stored these messages (by otid); 409 if an otid was used for
+        another message, or if only some of them were stored."""
+        with_otid = [m for m in news if m.otid]
+        if not with_otid:
+            return None
+        rows = await MessageStore.sent_with_otids(
+            conn, conversation_id, [m.otid for m in with_otid if m.otid]
+        )
+        if not rows:
+            return None
+        stored = {r["otid"]: r for r in rows}
+        run_ids = {r["run_id"] for r in rows}
+        for message in with_otid:
+            row = stored.get(message.otid or "")
+            if row is None or len(run_ids) > 1:
+                raise OtidConflict(
+                    "Some of these messages were sent before (in "
+                    f"{', '.join(sorted(run_ids))}) and some were not. Retry with exactly the "
+                    "messages and otids of the first attempt, or send new messages with new otids.",
+                    rows[0]["run_id"],
+                )
+            if (row["message_type"], row["content"]) != (message.message_type, message.content):
+                raise OtidConflict(
+                    f"The otid {message.otid} was already used in this conversation for a "
+                    f"different message (run {row['run_id']}). A retry must send the same "
+                    "content; a new message needs a new otid.",
+                    row["run_id"],
+                )
+        return rows[0]["run_id"]
+
+    async def run_of_otid(self, conversation_id: str, otid: str) -> str:
+        """The run of this conversation that stored the message with ``otid`` (404 if none)."""
+        rows = await MessageStore.sent_with_otids(self.store.db.reader, conversation_id, [otid])
+        if not rows:
+            raise NotFound(f"No message with otid {otid} was sent in this conversation.")
+        return rows[0]["run_id"]
 
     async def start(
         self,
@@ -189,6 +248,9 @@ class RunManager:
         for message in prepared.inputs:
             message.run_id = run_id
         async with self.store.db.transaction() as tx:
+            known = await self._sent_before(tx, conversation_id, prepared.inputs)
+            if known is not None:
+                raise _SentBefore(known)
             await self.leases.acquire(tx, conversation_id, run_id)
             waiting = await ApprovalStore.pending_in(tx, conversation_id)
             if waiting and not answers:
@@ -556,7 +618,23 @@ class RunManager:
             return active.log.follow(starting_after, wait=wait)
         if row["status"] in LIVE:
             return self._tail(run_id, starting_after)
-        return _replay(await self.store.runs.chunks_after(run_id, starting_after))
+        chunks = await self.store.runs.chunks_after(run_id, starting_after)
+        if not chunks and starting_after == 0:
+            chunks = await self._retold(row)
+        return _replay(chunks)
+
+    async def _retold(self, run: Any) -> list[dict[str, Any]]:
+        """An ended run's chunks rebuilt from what it stored, once its chunk log was pruned."""
+        rows = await self.store.db.fetchall(
+            "SELECT * FROM messages WHERE conversation_id = ? AND run_id = ?"
+            " AND message_type NOT IN ('user_message', 'system_message') ORDER BY ord",
+            (run["conversation_id"], run["id"]),
+        )
+        usage = json.loads(run["usage"]) if run["usage"] else {}
+        chunks = [to_wire(r) for r in rows]
+        chunks.append({"message_type": "stop_reason", "stop_reason": run["stop_reason"]})
+        chunks.append({"message_type": "usage_statistics", **usage})
+        return [{**c, "seq_id": i} for i, c in enumerate(chunks, start=1)]
 
     async def _tail(self, run_id: str, starting_after: int) -> AsyncIterator[dict[str, Any] | None]:
         """Follow a run driven by another server process through the chunks it writes; yields
@@ -655,6 +733,22 @@ def _approval_message(run_id: str, resolutions: list[Resolution]) -> NewMessage:
             "reason": first.reason if first else None,
         },
     )
+
+
+class _SentBefore(Exception):
+    """Raised inside the storing transaction: another request stored these messages first."""
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__(run_id)
+        self.run_id = run_id
+
+
+def _news(inputs: list[MessageCreate]) -> list[NewMessage]:
+    """The messages a send stores for its inputs."""
+    return [
+        NewMessage("system_message" if m.role == "system" else "user_message", m.text, otid=m.otid)
+        for m in inputs
+    ]
 
 
 async def _replay(chunks: list[dict[str, Any]]) -> AsyncIterator[dict[str, Any] | None]:

@@ -180,6 +180,21 @@ class MessageStore:
             rows.reverse()
         return [to_wire(r) for r in rows]
 
+    @staticmethod
+    async def sent_with_otids(
+        conn: aiosqlite.Connection, conversation_id: str, otids: list[str]
+    ) -> list[sqlite3.Row]:
+        """The messages this conversation's own runs stored under these otids (a fork's copies
+        belong to the source's runs and do not count)."""
+        marks = ",".join("?" * len(otids))
+        async with conn.execute(
+            "SELECT m.otid, m.message_type, m.content, m.run_id FROM messages m"
+            " JOIN runs r ON r.id = m.run_id AND r.conversation_id = m.conversation_id"
+            f" WHERE m.conversation_id = ? AND m.otid IN ({marks})",
+            (conversation_id, *otids),
+        ) as cur:
+            return list(await cur.fetchall())
+
     async def get(self, message_id: str) -> dict[str, Any]:
         """A message by id; a fork lists it too, under the same id, so take its first row."""
         row = await self.db.fetchone(

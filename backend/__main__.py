@@ -1,6 +1,7 @@
 """``python -m backend serve``: run the bundled server (``chinwag serve`` execs this)."""
 
 import argparse
+import asyncio
 import ipaddress
 import logging
 import os
@@ -13,6 +14,7 @@ from backend import __version__
 from backend.app import create_app
 from backend.llm import ProviderConfigError
 from backend.settings import Settings, default_db_path, load_config
+from backend.store.db import Database, StoreOpenError
 
 
 def _is_loopback(host: str) -> bool:
@@ -22,6 +24,13 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+async def _check_database(path: Path) -> None:
+    """Open (and migrate) the database once before serving, so a bad file is one clear line."""
+    db = Database(path)
+    await db.open()
+    await db.close()
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -42,7 +51,17 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="require this bearer token (default: $CHINWAG_TOKEN)",
     )
     parser.add_argument(
-        "--insecure", action="store_true", help="allow a non-loopback address without a token"
+        "--insecure",
+        action="store_true",
+        help="allow a non-loopback address without a token (any Host header is then answered)",
+    )
+    parser.add_argument(
+        "--allow-origin",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="let web pages from this origin (e.g. http://localhost:5173) call the server; "
+        "repeatable",
     )
     parser.add_argument("--log-level", default="info")
     return parser.parse_args(argv)
@@ -56,18 +75,26 @@ def main(argv: list[str] | None = None) -> None:
             "Set --token (or CHINWAG_TOKEN), or pass --insecure if you really mean it."
         )
     settings = Settings(
-        db_path=args.db or default_db_path(), token=args.token, config=load_config()
+        db_path=args.db or default_db_path(),
+        token=args.token,
+        allowed_origins=tuple(args.allow_origin),
+        insecure=args.insecure,
+        config=load_config(),
     )
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
+    try:
+        app = create_app(settings)
+    except ProviderConfigError as exc:
+        sys.exit(f"chinwag: the config file has a problem: {exc}")
+    try:
+        asyncio.run(_check_database(settings.db_path))
+    except StoreOpenError as exc:
+        sys.exit(f"chinwag: {exc}")
     print(
         f"chinwag {__version__} serving http://{args.host}:{args.port} "
         f"(database {settings.db_path})",
         flush=True,
     )
-    try:
-        app = create_app(settings)
-    except ProviderConfigError as exc:
-        sys.exit(f"chinwag: the config file has a problem: {exc}")
     uvicorn.run(
         app,
         host=args.host,

@@ -1,26 +1,33 @@
 """``create_app(settings)``: the Starlette application with its services, routes and errors."""
 
 import logging
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from backend.errors import ApiError
 from backend.llm import ProviderRegistry
-from backend.middleware import BodyLimit, TokenAuth
+from backend.middleware import (
+    BodyLimit,
+    CallerGuard,
+    InternalErrors,
+    JsonBodiesOnly,
+    TokenAuth,
+)
 from backend.openapi import build_openapi
 from backend.routes import ENDPOINTS, starlette_routes
 from backend.runs.manager import RunManager
 from backend.services import Services
 from backend.settings import Settings
 from backend.store import Store
+from backend.store.db import storage_error
 from backend.tools import definitions as tool_definitions
 
 log = logging.getLogger("chinwag.server")
@@ -35,22 +42,31 @@ async def _api_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
-    detail = exc.detail if exc.status_code != 404 else f"No route for {request.url.path}."
+    if exc.status_code == 404:
+        detail = f"No route for {request.url.path}."
+    elif exc.status_code == 405:
+        allowed = (exc.headers or {}).get("Allow", "")
+        detail = f"{request.method} is not allowed on {request.url.path}; use {allowed}."
+    else:
+        detail = exc.detail
     code = _HTTP_CODES.get(exc.status_code, "INVALID_ARGUMENT")
-    return JSONResponse({"detail": detail, "code": code}, status_code=exc.status_code)
-
-
-async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
-    request_id = uuid.uuid4().hex
-    log.error("request %s %s %s failed", request_id, request.method, request.url.path, exc_info=exc)
     return JSONResponse(
-        {
-            "detail": "The server failed to handle this request; it has been logged.",
-            "code": "INTERNAL",
-            "request_id": request_id,
-        },
-        status_code=500,
+        {"detail": detail, "code": code}, status_code=exc.status_code, headers=exc.headers
     )
+
+
+def _cors(settings: Settings) -> list[Middleware]:
+    """Origins allowed with ``--allow-origin`` also get the CORS answers their browser needs."""
+    if not settings.allowed_origins:
+        return []
+    return [
+        Middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.allowed_origins),
+            allow_methods=["*"],
+            allow_headers=["*"],
+        )
+    ]
 
 
 def create_app(settings: Settings) -> Starlette:
@@ -78,14 +94,18 @@ def create_app(settings: Settings) -> Starlette:
     app = Starlette(
         routes=[*starlette_routes(ENDPOINTS), Route("/openapi.json", openapi_json)],
         middleware=[
+            Middleware(
+                CallerGuard,
+                restrict_host=settings.token is None and not settings.insecure,
+                allowed_origins=frozenset(settings.allowed_origins),
+            ),
+            *_cors(settings),
             Middleware(TokenAuth, token=settings.token),
+            Middleware(JsonBodiesOnly),
             Middleware(BodyLimit, limit=settings.body_limit),
+            Middleware(InternalErrors, translate=lambda exc: storage_error(exc, settings.db_path)),
         ],
-        exception_handlers={
-            ApiError: _api_error,
-            HTTPException: _http_error,
-            Exception: _internal_error,
-        },
+        exception_handlers={ApiError: _api_error, HTTPException: _http_error},
         lifespan=lifespan,
     )
     app.router.redirect_slashes = False

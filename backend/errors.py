@@ -30,6 +30,16 @@ class Unauthorized(ApiError):
     code = "UNAUTHORIZED"
 
 
+class ForbiddenHost(ApiError):
+    status = 403
+    code = "FORBIDDEN_HOST"
+
+
+class ForbiddenOrigin(ApiError):
+    status = 403
+    code = "FORBIDDEN_ORIGIN"
+
+
 class NotFound(ApiError):
     status = 404
     code = "NOT_FOUND"
@@ -93,6 +103,11 @@ class PayloadTooLarge(ApiError):
     code = "PAYLOAD_TOO_LARGE"
 
 
+class UnsupportedMediaType(ApiError):
+    status = 415
+    code = "UNSUPPORTED_MEDIA_TYPE"
+
+
 class ValidationFailed(ApiError):
     status = 422
     code = "VALIDATION_ERROR"
@@ -118,3 +133,29 @@ class ModelFailed(ApiError):
 
     status = 502
     code = "LLM_API_ERROR"
+
+
+class Internal(ApiError):
+    """A failure of the server itself; the body's ``request_id`` finds it in the log."""
+
+    status = 500
+    code = "INTERNAL"
+
+
+class StorageReadOnly(ApiError):
+    """The database file cannot be written (read-only file or disk, or moved away)."""
+
+    status = 503
+    code = "STORAGE_READ_ONLY"
+
+
+class ShuttingDown(ApiError):
+    status = 503
+    code = "SHUTTING_DOWN"
+
+
+class StorageFull(ApiError):
+    """The disk holding the database is full: nothing more can be saved until space is freed."""
+
+    status = 507
+    code = "STORAGE_FULL"

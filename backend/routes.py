@@ -282,7 +282,10 @@ def starlette_routes(endpoints: list[Endpoint]) -> list[Route]:
 
 
 def _dispatch(methods: dict[str, Handler]) -> Handler:
+    """One handler per method; ``HEAD`` runs the ``GET`` handler (the server drops the body)."""
+
     async def endpoint(request: Request) -> Response:
-        return await methods[request.method](request)
+        method = "GET" if request.method == "HEAD" else request.method
+        return await methods[method](request)
 
     return endpoint

@@ -39,6 +39,10 @@ def load_config(path: Path | None = None) -> dict[str, Any]:
 class Settings:
     db_path: Path = field(default_factory=default_db_path)
     token: str | None = None
+    # Web origins (``scheme://host:port``) whose pages may call this server (``--allow-origin``).
+    allowed_origins: tuple[str, ...] = ()
+    # ``--insecure``: no token on purpose, so requests naming any host are answered.
+    insecure: bool = False
     body_limit: int = DEFAULT_BODY_LIMIT
     config: dict[str, Any] = field(default_factory=dict)
     env: dict[str, str] = field(default_factory=lambda: dict(os.environ))

@@ -12,15 +12,19 @@ import socket
 import subprocess
 import sys
 import threading
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import uvicorn
+from starlette.applications import Starlette
 
 from backend.app import create_app
 from backend.settings import Settings
 from tests.waiting import wait_for
+
+T = TypeVar("T")
 
 
 class ServerThread:
@@ -33,18 +37,29 @@ class ServerThread:
         self._sock.bind(("127.0.0.1", 0))
         self.port = self._sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
+        self.app = create_app(settings)
+        self.loop: asyncio.AbstractEventLoop | None = None
         config = uvicorn.Config(
-            create_app(settings), log_level="warning", lifespan="on", timeout_graceful_shutdown=2
+            self.app, log_level="warning", lifespan="on", timeout_graceful_shutdown=2
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._run, name="chinwag-test-server", daemon=True)
         self._failure: BaseException | None = None
 
     def _run(self) -> None:
+        async def serve() -> None:
+            self.loop = asyncio.get_running_loop()
+            await self._server.serve(sockets=[self._sock])
+
         try:
-            asyncio.run(self._server.serve(sockets=[self._sock]))
+            asyncio.run(serve())
         except BaseException as exc:  # surfaced to the test by start()
             self._failure = exc
+
+    def call(self, work: Callable[[Starlette], Awaitable[T]], timeout: float = 10.0) -> T:
+        """Run ``work(app)`` on the server's own event loop (to reach inside it) and wait."""
+        assert self.loop is not None, "the server is not running"
+        return asyncio.run_coroutine_threadsafe(work(self.app), self.loop).result(timeout)
 
     def start(self, timeout: float = 10.0) -> "ServerThread":
         self._thread.start()

@@ -11,6 +11,74 @@ from backend.errors import ValidationFailed
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
+MAX_JSON_DEPTH = 64
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def load_json(raw: bytes) -> Any:
+    """Parse a request body as strict JSON that the store can hold, or raise a 422.
+
+    Refused: malformed JSON, ``NaN``/``Infinity``, nesting deeper than ``MAX_JSON_DEPTH``,
+    integers outside SQLite's 64-bit range (and literals too long to convert), and lone
+    UTF-16 surrogates, which no UTF-8 text can contain.
+    """
+    try:
+        data = json.loads(raw, parse_constant=_refuse_constant)
+    except RecursionError:
+        raise ValidationFailed(
+            f"The request body is nested too deeply (more than {MAX_JSON_DEPTH} levels)."
+        ) from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValidationFailed(f"The request body is not valid JSON: {exc}.") from None
+    except ValueError as exc:  # a number literal too long to convert, NaN, Infinity
+        raise ValidationFailed(
+            f"The request body has a number that is not allowed: {exc}."
+        ) from None
+    _check_json(data)
+    return data
+
+
+def _check_json(data: Any) -> None:
+    stack: list[tuple[Any, int]] = [(data, 0)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, str):
+            _check_text(value)
+        elif isinstance(value, bool) or value is None or isinstance(value, float):
+            continue
+        elif isinstance(value, int):
+            if not INT64_MIN <= value <= INT64_MAX:
+                raise ValidationFailed(
+                    "The request body has an integer outside the 64-bit range "
+                    f"({INT64_MIN} to {INT64_MAX})."
+                )
+        else:
+            if depth >= MAX_JSON_DEPTH:
+                raise ValidationFailed(
+                    f"The request body is nested too deeply (more than {MAX_JSON_DEPTH} levels)."
+                )
+            if isinstance(value, dict):
+                for key, item in value.items():
+                    _check_text(key)
+                    stack.append((item, depth + 1))
+            else:
+                stack.extend((item, depth + 1) for item in value)
+
+
+def _check_text(text: str) -> None:
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValidationFailed(
+                "The request body has text with a lone surrogate (such as \\ud800), "
+                "which is not valid Unicode text."
+            ) from None
+
 
 def describe_validation_error(exc: ValidationError) -> str:
     """One readable sentence per problem, e.g. ``memory_blocks.0.label: Field required``."""
@@ -28,10 +96,7 @@ async def parse_body(request: Request, model: type[ModelT], *, optional: bool = 
         if optional:
             return model()
         raise ValidationFailed("The request needs a JSON body.")
-    try:
-        data = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ValidationFailed(f"The request body is not valid JSON: {exc}.") from None
+    data = load_json(raw)
     if not isinstance(data, dict):
         raise ValidationFailed("The request body must be a JSON object.")
     try:

@@ -6,8 +6,11 @@ the shared connection. Reads use their own connection and see only committed dat
 """
 
 import asyncio
+import contextlib
 import json
+import os
 import sqlite3
+import stat
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -16,7 +19,78 @@ from typing import Any
 
 import aiosqlite
 
+from backend.errors import ApiError, StorageFull, StorageReadOnly
 from backend.store.schema import MIGRATIONS
+
+# SQLite's primary result codes (an extended code keeps its primary one in the low byte).
+SQLITE_PERM = 3
+SQLITE_BUSY = 5
+SQLITE_READONLY = 8
+SQLITE_IOERR = 10
+SQLITE_CORRUPT = 11
+SQLITE_FULL = 13
+SQLITE_CANTOPEN = 14
+SQLITE_NOTADB = 26
+
+
+class StoreOpenError(Exception):
+    """The database cannot be used; the message names the file and says what to do."""
+
+
+def _primary_code(exc: BaseException) -> int | None:
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code & 0xFF if isinstance(code, int) else None
+
+
+def storage_error(exc: BaseException, path: Path) -> ApiError | None:
+    """The clear API error for a failure of the disk under the database, if it is one."""
+    if not isinstance(exc, sqlite3.Error):
+        return None
+    code = _primary_code(exc)
+    if code == SQLITE_FULL:
+        return StorageFull(
+            f"The disk holding the database {path} is full, so this change was not saved. "
+            "Free some disk space and try again."
+        )
+    if code in (SQLITE_READONLY, SQLITE_PERM):
+        return StorageReadOnly(
+            f"The database {path} cannot be written ({exc}): it is read-only, or it was moved "
+            "or deleted while the server ran. This change was not saved; make the file "
+            "writable (or put it back) and restart the server."
+        )
+    return None
+
+
+def _open_problem(exc: BaseException, path: Path) -> str:
+    """What went wrong when opening ``path``, and what the person can do about it."""
+    if isinstance(exc, OSError):
+        return (
+            f"Cannot create the database file {path}: {exc.strerror or exc}. Check that its "
+            "folder can be written, or choose another file with --db."
+        )
+    code = _primary_code(exc)
+    if code in (SQLITE_CORRUPT, SQLITE_NOTADB):
+        return (
+            f"The database file {path} is damaged or is not a chinwag database ({exc}). Move "
+            "it aside (or restore a backup) and start again: chinwag then creates a new one."
+        )
+    if code == SQLITE_FULL:
+        return f"The disk holding the database file {path} is full. Free some space and retry."
+    if code in (SQLITE_READONLY, SQLITE_PERM):
+        return (
+            f"The database file {path} is read-only ({exc}). Make it and its folder writable "
+            "(SQLite keeps -wal and -shm files beside it), or choose another file with --db."
+        )
+    if code == SQLITE_CANTOPEN:
+        return (
+            f"Cannot open the database file {path} ({exc}). Check that its folder exists and "
+            "can be written, or choose another file with --db."
+        )
+    if code == SQLITE_BUSY:
+        return f"The database file {path} is locked by another program ({exc}). Close it first."
+    if code == SQLITE_IOERR:
+        return f"The disk failed while reading or writing the database file {path} ({exc})."
+    return f"Cannot use the database file {path}: {exc}."
 
 
 def now_iso() -> str:
@@ -38,10 +112,30 @@ class Database:
         self._write_lock = asyncio.Lock()
 
     async def open(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._writer = await self._connect()
-        await self._migrate(self._writer)
-        self._reader = await self._connect()
+        """Open (creating if needed) and migrate; :class:`StoreOpenError` says what is wrong."""
+        try:
+            self._create_private()
+            self._writer = await self._connect()
+            await self._migrate(self._writer, self.path)
+            self._reader = await self._connect()
+        except (sqlite3.Error, OSError) as exc:
+            await self.close()
+            raise StoreOpenError(_open_problem(exc, self.path)) from exc
+        except StoreOpenError:
+            await self.close()
+            raise
+
+    def _create_private(self) -> None:
+        """The folder (if made here) is 0700 and the database 0600: chats are private."""
+        if not self.path.parent.exists():
+            self.path.parent.mkdir(mode=0o700, parents=True)
+        with contextlib.suppress(FileExistsError):
+            os.close(os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+        for path in (self.path, Path(f"{self.path}-wal"), Path(f"{self.path}-shm")):
+            with contextlib.suppress(OSError):
+                mode = stat.S_IMODE(path.stat().st_mode)
+                if mode & 0o077:
+                    path.chmod(mode & 0o700)
 
     async def close(self) -> None:
         for conn in (self._reader, self._writer):
@@ -52,21 +146,26 @@ class Database:
     async def _connect(self) -> aiosqlite.Connection:
         conn = await aiosqlite.connect(self.path, isolation_level=None)
         conn.row_factory = sqlite3.Row
-        await conn.execute("PRAGMA journal_mode=WAL")
-        await conn.execute("PRAGMA synchronous=NORMAL")
-        await conn.execute("PRAGMA foreign_keys=ON")
-        await conn.execute("PRAGMA busy_timeout=10000")
+        try:
+            await conn.execute("PRAGMA journal_mode=WAL")
+            await conn.execute("PRAGMA synchronous=NORMAL")
+            await conn.execute("PRAGMA foreign_keys=ON")
+            await conn.execute("PRAGMA busy_timeout=10000")
+        except BaseException:
+            await conn.close()  # its thread would otherwise keep the process alive
+            raise
         return conn
 
     @staticmethod
-    async def _migrate(conn: aiosqlite.Connection) -> None:
+    async def _migrate(conn: aiosqlite.Connection, path: Path) -> None:
         async with conn.execute("PRAGMA user_version") as cur:
             row = await cur.fetchone()
         current = row[0] if row else 0
         if current > len(MIGRATIONS):
-            raise RuntimeError(
-                f"The database {conn} has schema version {current}, newer than this chinwag "
-                f"understands ({len(MIGRATIONS)}). Upgrade chinwag or use another --db."
+            raise StoreOpenError(
+                f"The database file {path} was written by a newer chinwag (schema version "
+                f"{current}; this one understands up to {len(MIGRATIONS)}). Upgrade chinwag, "
+                "or choose another file with --db."
             )
         for version, script in enumerate(MIGRATIONS[current:], start=current + 1):
             await conn.executescript(
@@ -87,7 +186,10 @@ class Database:
             try:
                 yield self._writer
             except BaseException:
-                await self._writer.execute("ROLLBACK")
+                # SQLite has already rolled back after some errors (a full disk): keep that
+                # error rather than hiding it behind "no transaction is active".
+                if self._writer.in_transaction:
+                    await self._writer.execute("ROLLBACK")
                 raise
             await self._writer.execute("COMMIT")
 

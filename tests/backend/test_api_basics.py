@@ -61,7 +61,11 @@ def test_body_over_limit_is_413(server_factory) -> None:
         assert response.status_code == 413
         assert response.json()["code"] == "PAYLOAD_TOO_LARGE"
         # Chunked bodies (no Content-Length) are counted as they arrive.
-        chunked = client.post("/v1/agents/", content=iter([b'{"name": "', b"y" * 2000, b'"}']))
+        chunked = client.post(
+            "/v1/agents/",
+            content=iter([b'{"name": "', b"y" * 2000, b'"}']),
+            headers={"content-type": "application/json"},
+        )
         assert chunked.status_code == 413
         assert client.get("/v1/agents/").json() == []
 

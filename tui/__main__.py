@@ -1,4 +1,4 @@
-"""``chinwag``: the TUI; ``chinwag serve``: the bundled server.
+"""``chinwag``: the TUI; ``chinwag serve``: the bundled server; ``chinwag ask``: one message.
 
 Which server the TUI talks to: ``--server``, else ``LETTA_BASE_URL``, else ``--profile`` from the
 config file, else a bundled server started as a child process for the session.
@@ -32,6 +32,10 @@ def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["serve"]:
         os.execv(sys.executable, [sys.executable, "-m", "backend", *argv])
+    if argv[:1] == ["ask"]:
+        from tui.headless import main as ask
+
+        sys.exit(ask(argv[1:]))
     args = parse_args(argv)
     config = load_config()
     url = args.server or os.environ.get("LETTA_BASE_URL")

@@ -140,8 +140,11 @@ class ChinwagClient:
 
     # -- agents ----------------------------------------------------------------------------
 
-    async def list_agents(self, limit: int = 100) -> list[Agent]:
-        body = await self._request("GET", "/v1/agents/", params={"limit": limit, "order": "desc"})
+    async def list_agents(self, limit: int = 100, *, name: str | None = None) -> list[Agent]:
+        params: dict[str, Any] = {"limit": limit, "order": "desc"}
+        if name:
+            params["name"] = name
+        body = await self._request("GET", "/v1/agents/", params=params)
         return [Agent.model_validate(a) for a in body]
 
     async def get_agent(self, agent_id: str) -> Agent:
@@ -326,6 +329,35 @@ class ChinwagClient:
         # so it can be attached to and resumed; the bundled server always does both.
         body = {
             "messages": [message],
+            "stream_tokens": True,
+            "include_pings": True,
+            "background": True,
+        }
+        path = f"/v1/conversations/{conversation_id}/messages"
+        async for chunk in self._follow(conversation_id, path, body):
+            yield chunk
+
+    async def answer_approval(
+        self,
+        conversation_id: str,
+        tool_call_ids: list[str],
+        *,
+        approve: bool,
+        reason: str | None = None,
+    ) -> AsyncIterator[Any]:
+        """Approve or deny the tool calls a run waits for; yield the continued turn's chunks.
+
+        The answer is Letta's ``ApprovalCreate`` message; the run goes on in the same stream
+        format as :meth:`send`, and is re-attached the same way if the stream drops.
+        """
+        approvals: list[dict[str, Any]] = []
+        for call_id in tool_call_ids:
+            item: dict[str, Any] = {"type": "approval", "tool_call_id": call_id, "approve": approve}
+            if reason:
+                item["reason"] = reason
+            approvals.append(item)
+        body = {
+            "messages": [{"type": "approval", "approvals": approvals}],
             "stream_tokens": True,
             "include_pings": True,
             "background": True,

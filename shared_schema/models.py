@@ -2,7 +2,7 @@
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class _Request(BaseModel):
@@ -58,12 +58,27 @@ class Agent(_Wire):
     updated_at: str | None = None
 
 
+# The largest block ``limit`` accepted: a block goes into every prompt and every agent listing,
+# so an unbounded one would let a single edit stall the server (issue 8).
+MAX_BLOCK_LIMIT = 1_000_000
+
+
+def _within_limit(value: str | None, limit: int | None) -> None:
+    if value is not None and limit is not None and len(value) > limit:
+        raise ValueError(f"Edit failed: Exceeds {limit} character limit (requested {len(value)}).")
+
+
 class BlockCreate(_Request):
     label: str = Field(min_length=1, max_length=100)
     value: str = ""
-    limit: int = Field(default=5000, ge=1)
+    limit: int = Field(default=5000, ge=1, le=MAX_BLOCK_LIMIT)
     description: str | None = None
     read_only: bool = False
+
+    @model_validator(mode="after")
+    def _value_fits(self) -> "BlockCreate":
+        _within_limit(self.value, self.limit)
+        return self
 
 
 class AgentCreate(_Request):
@@ -91,8 +106,13 @@ class AgentUpdate(_Request):
 
 class BlockUpdate(_Request):
     value: str
-    limit: int | None = Field(default=None, ge=1)
+    limit: int | None = Field(default=None, ge=1, le=MAX_BLOCK_LIMIT)
     description: str | None = None
+
+    @model_validator(mode="after")
+    def _value_fits(self) -> "BlockUpdate":
+        _within_limit(self.value, self.limit)
+        return self
 
 
 class ModelInfo(_Wire):

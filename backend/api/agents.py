@@ -153,7 +153,11 @@ async def reset_messages(request: Request) -> JSONResponse:
 
 async def delete_agent(request: Request) -> JSONResponse:
     agent_id = request.path_params["agent_id"]
-    await services(request).store.agents.delete(agent_id)
+    svc = services(request)
+    rows = await svc.store.db.fetchall(
+        "SELECT id FROM conversations WHERE agent_id = ?", (agent_id,)
+    )
+    await svc.runs.delete([r["id"] for r in rows], lambda: svc.store.agents.delete(agent_id))
     return respond({"message": f"Agent {agent_id} deleted"})
 
 

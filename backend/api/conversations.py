@@ -81,7 +81,10 @@ async def update_conversation(request: Request) -> JSONResponse:
 
 async def delete_conversation(request: Request) -> JSONResponse:
     conversation_id = await addressing.conversation_id(request)
-    await services(request).store.conversations.delete(conversation_id)
+    svc = services(request)
+    await svc.runs.delete(
+        [conversation_id], lambda: svc.store.conversations.delete(conversation_id)
+    )
     return respond(None)
 
 

@@ -12,7 +12,7 @@ import uuid
 
 import aiosqlite
 
-from backend.errors import ConversationBusy
+from backend.errors import ConversationBusy, NotFound
 from backend.store.db import Database
 
 HOLDER = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -45,8 +45,14 @@ class LockLeases:
         """Take the lock inside the caller's transaction, or raise :class:`ConversationBusy`.
 
         A lease that expired, or whose holder is a dead local process, is taken over; its run
-        is marked failed by the caller's recovery (see :func:`fail_orphaned_runs`).
+        is marked failed by the caller's recovery (see :func:`fail_orphaned_runs`). A
+        conversation deleted since the caller looked it up is a 404.
         """
+        async with tx.execute(
+            "SELECT 1 FROM conversations WHERE id = ?", (conversation_id,)
+        ) as cur:
+            if await cur.fetchone() is None:
+                raise NotFound.of("Conversation", conversation_id)
         async with tx.execute(
             "SELECT holder, run_id, expires_at FROM conversation_locks WHERE conversation_id = ?",
             (conversation_id,),

@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -555,6 +555,43 @@ class RunManager:
                 else f"The server process running {run_id} did not answer the cancel request."
             )
         return run_id
+
+    async def delete(
+        self, conversation_ids: list[str], delete: Callable[[], Awaitable[None]]
+    ) -> None:
+        """Run ``delete`` (of these conversations, or of their agent) once their runs ended.
+
+        A run is cancelled first, so it ends once, cleanly (its partial reply stored, its
+        stream closed), instead of writing into rows that are gone. Holding the conversations'
+        locks while deleting makes a send that arrives meanwhile a 409, not a half-made run.
+        """
+        await self._end_runs(set(conversation_ids))
+        holder = new_id("run")
+        async with self.store.db.transaction() as tx:
+            for conversation_id in conversation_ids:
+                await self.leases.acquire(tx, conversation_id, holder)
+        try:
+            await delete()
+        except BaseException:
+            async with self.store.db.transaction() as tx:
+                for conversation_id in conversation_ids:
+                    await self.leases.release_in(tx, conversation_id, holder)
+            raise
+
+    async def _end_runs(self, conversation_ids: set[str]) -> None:
+        tasks = []
+        for run in list(self.active.values()):
+            if run.conversation_id in conversation_ids and run.task is not None:
+                if not run.finishing:
+                    run.task.cancel()
+                tasks.append(run.task)
+        if tasks:
+            await asyncio.wait(tasks, timeout=CANCEL_WAIT_SECONDS)
+        for conversation_id in conversation_ids:
+            run_id = await self._elsewhere(conversation_id)
+            if run_id is not None:
+                await self.store.runs.request_cancel(run_id)
+                await self._ended(run_id)
 
     async def _cancel_waiting(self, conversation_id: str) -> str | None:
         """Cancel a run stopped for approval: its waiting calls are denied, as in Letta, so the

@@ -4,8 +4,8 @@ import json
 import sqlite3
 from typing import Any
 
-from backend.errors import InvalidArgument, NotFound
-from backend.store.blocks import PERSON, BlockStore
+from backend.errors import InvalidArgument, NotFound, ValidationFailed
+from backend.store.blocks import PERSON, BlockStore, limit_error
 from backend.store.blocks import block_to_wire as _block
 from backend.store.db import Database, dumps, now_iso
 from backend.store.paging import Order, page_query
@@ -160,9 +160,15 @@ class AgentStore:
         columns = {("char_limit" if k == "limit" else k): v for k, v in changes.items()}
         async with self.db.transaction() as tx:
             async with tx.execute(
-                "SELECT id, value FROM blocks WHERE agent_id = ? AND label = ?", (agent_id, label)
+                "SELECT id, value, char_limit FROM blocks WHERE agent_id = ? AND label = ?",
+                (agent_id, label),
             ) as cur:
                 old = await cur.fetchone()
+            if old is not None:
+                value = changes.get("value", old["value"])
+                limit = changes.get("limit", old["char_limit"])
+                if len(value) > limit:
+                    raise ValidationFailed(str(limit_error(limit, len(value))))
             sets = ", ".join(f"{k} = ?" for k in columns)
             cur = await tx.execute(
                 f"UPDATE blocks SET {sets} WHERE agent_id = ? AND label = ?",

@@ -251,6 +251,13 @@ class ConversationStore:
                 raise NotFound.of("Conversation", conversation_id)
         return await self.get(conversation_id)
 
+    async def ids_of(self, agent_id: str) -> list[str]:
+        """Every conversation of the agent, its default one included."""
+        rows = await self.db.fetchall(
+            "SELECT id FROM conversations WHERE agent_id = ?", (agent_id,)
+        )
+        return [r["id"] for r in rows]
+
     async def delete(self, conversation_id: str) -> None:
         async with self.db.transaction() as tx:
             cur = await tx.execute("DELETE FROM conversations WHERE id = ?", (conversation_id,))

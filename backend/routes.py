@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from backend.api import agents, conversations, health, streams
+from backend.api import agents, context, conversations, health, messages, streams
 from backend.api.addressing import on_default
 from shared_schema import (
     Agent,
@@ -24,6 +24,8 @@ from shared_schema import (
     Health,
     ModelInfo,
     Run,
+    SearchRequest,
+    SearchResult,
     SendRequest,
     StreamRequest,
 )
@@ -228,6 +230,13 @@ ENDPOINTS: list[Endpoint] = [
         response=CompactResponse,
     ),
     Endpoint(
+        "GET",
+        "/v1/agents/{agent_id}/context",
+        context.agent_context,
+        "The context window overview of a conversation (the default one unless named)",
+        query=("conversation_id",),
+    ),
+    Endpoint(
         "PATCH",
         "/v1/agents/{agent_id}/reset-messages",
         agents.reset_messages,
@@ -237,8 +246,16 @@ ENDPOINTS: list[Endpoint] = [
     Endpoint(
         "GET",
         "/v1/messages/{message_id}",
-        conversations.get_message,
+        messages.get_message,
         "Retrieve a message (a list of one, as in Letta)",
+    ),
+    Endpoint(
+        "POST",
+        "/v1/messages/search",
+        messages.search_messages,
+        "Full-text search of messages, best first, each with its conversation",
+        body=SearchRequest,
+        response=list[SearchResult],
     ),
     Endpoint(
         "GET",

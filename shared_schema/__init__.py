@@ -42,6 +42,8 @@ from shared_schema.models import (
     Memory,
     ModelInfo,
     Run,
+    SearchRequest,
+    SearchResult,
     StreamRequest,
 )
 from shared_schema.tools import (
@@ -91,6 +93,8 @@ __all__ = [
     "ReasoningMessage",
     "RecompileResponse",
     "Run",
+    "SearchRequest",
+    "SearchResult",
     "SendRequest",
     "SendResponse",
     "StopReason",

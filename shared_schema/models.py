@@ -1,5 +1,6 @@
 """Agents, blocks, conversations, runs and the bodies that create or change them."""
 
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -159,6 +160,28 @@ class CompactionSettings(_Request):
 class CompactRequest(_Request):
     agent_id: str | None = None  # with the ``default`` conversation
     compaction_settings: CompactionSettings = Field(default_factory=CompactionSettings)
+
+
+class SearchRequest(_Request):
+    """``POST /v1/messages/search``; ``vector`` and ``hybrid`` fall back to full-text."""
+
+    query: str = Field(max_length=2000)
+    agent_id: str | None = None
+    conversation_id: str | None = None
+    limit: int = Field(default=50, ge=1, le=100)
+    search_mode: Literal["vector", "fts", "hybrid"] = "hybrid"
+    start_date: datetime | None = None
+    end_date: datetime | None = None
+
+
+class SearchResult(_Wire):
+    message_id: str
+    message_type: str
+    content: str | None = None
+    reasoning: str | None = None
+    agent_id: str | None = None
+    conversation_id: str | None = None
+    created_at: str
 
 
 class CompactResponse(_Wire):

@@ -44,10 +44,18 @@ async def default_of(request: Request, agent_id: str) -> str:
 
 def on_default(handler: Handler) -> Handler:
     """An agent route (``/v1/agents/{agent_id}/messages`` …) served by the conversation route
-    ``handler`` on the agent's default conversation."""
+    ``handler`` on the agent's default conversation, or on the agent's conversation that the
+    query's ``conversation_id`` names (Letta Code lists history this way)."""
 
     async def endpoint(request: Request) -> Response:
-        request.scope["path_params"]["conversation_id"] = request.path_params["agent_id"]
+        named = request.query_params.get("conversation_id")
+        target = request.path_params["agent_id"]
+        if named and named != DEFAULT:
+            row = await services(request).store.conversations.row(named)
+            if row["agent_id"] != target:
+                raise InvalidArgument(f"Conversation {named} belongs to another agent.")
+            target = named
+        request.scope["path_params"]["conversation_id"] = target
         return await handler(request)
 
     endpoint.__doc__ = handler.__doc__

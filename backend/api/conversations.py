@@ -128,9 +128,3 @@ def _message_types(request: Request) -> list[str] | None:
             f"Unknown message type {', '.join(unknown)} in include_return_message_types."
         )
     return types
-
-
-async def get_message(request: Request) -> JSONResponse:
-    """``GET /v1/messages/{id}``: a list, as in Letta (one item here)."""
-    message = await services(request).store.messages.get(request.path_params["message_id"])
-    return respond([message])

@@ -9,6 +9,7 @@ from backend.store.conversations import ConversationStore
 from backend.store.db import Database
 from backend.store.messages import MessageStore, NewMessage
 from backend.store.runs import RunStore
+from backend.store.search import MessageSearch
 from backend.store.tools import ToolStore
 
 
@@ -21,6 +22,7 @@ class Store:
         self.conversations = ConversationStore(self.db)
         self.messages = MessageStore(self.db)
         self.runs = RunStore(self.db)
+        self.search = MessageSearch(self.db)
         self.blocks = BlockStore(self.db)
         self.tools = ToolStore(self.db)
         self.approvals = ApprovalStore(self.db)

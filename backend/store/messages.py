@@ -204,6 +204,20 @@ class MessageStore:
             raise NotFound.of("Message", message_id)
         return to_wire(row)
 
+    async def in_context_rows(self, conversation_id: str) -> list[sqlite3.Row]:
+        """The in-context messages with every column, oldest first (for the context overview)."""
+        return await self.db.fetchall(
+            "SELECT * FROM messages WHERE conversation_id = ? AND in_context = 1 ORDER BY ord",
+            (conversation_id,),
+        )
+
+    async def count(self, conversation_id: str) -> int:
+        """How many messages the conversation's whole history holds."""
+        row = await self.db.fetchone(
+            "SELECT COUNT(*) FROM messages WHERE conversation_id = ?", (conversation_id,)
+        )
+        return row[0] if row else 0
+
     async def in_context(self, conversation_id: str) -> list[sqlite3.Row]:
         """The messages the model sees on the next turn, oldest first (the columns it needs)."""
         return await self.db.fetchall(

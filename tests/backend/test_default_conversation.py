@@ -228,3 +228,32 @@ def test_runs_list_filters_and_resume_by_run(
         "".join(c.content for c in sdk_resumed if isinstance(c, AssistantMessage))
         == "one two three four"
     )
+
+
+def test_agent_message_list_takes_letta_codes_conversation_id(
+    sdk: Letta, llm_server: ServerThread
+) -> None:
+    agent = sdk.agents.create(memory_blocks=[])
+    conversation = sdk.conversations.create(agent_id=agent.id)
+    sdk.agents.messages.create(agent.id, messages=[{"role": "user", "content": "direct"}])
+    list(
+        sdk.conversations.messages.create(
+            conversation.id, messages=[{"role": "user", "content": "in conv"}]
+        )
+    )
+    with llm_server.client() as http:
+        path = f"/v1/agents/{agent.id}/messages"
+        texts = {
+            named: [
+                m["content"]
+                for m in http.get(path, params={"conversation_id": named, "order": "asc"}).json()
+                if m["message_type"] == "user_message"
+            ]
+            for named in ("default", conversation.id)
+        }
+        assert texts == {"default": ["direct"], conversation.id: ["in conv"]}
+        stranger = sdk.agents.create(memory_blocks=[])
+        wrong = http.get(
+            f"/v1/agents/{stranger.id}/messages", params={"conversation_id": conversation.id}
+        )
+        assert wrong.status_code == 400

@@ -1,0 +1,102 @@
+"""Full-text search over messages with SQLite FTS5 (the ``messages_fts`` index, kept in step by
+triggers; see ``store.schema``), ranked by BM25.
+
+The index holds each message id once. A fork lists its source's messages under the same ids, so
+a hit is joined back to every row with its id, and filtering by conversation finds the copies.
+"""
+
+import re
+import sqlite3
+from typing import Any
+
+from backend.errors import InvalidArgument
+from backend.store.db import Database
+
+# The message kinds a search returns: Letta's search results are these four kinds.
+SEARCHED_KINDS = ("user_message", "assistant_message", "reasoning_message")
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+def match_expression(query: str, *, any_word: bool = False) -> str:
+    """An FTS5 query that finds every word of ``query`` (or any, with ``any_word``), each word
+    quoted so that the user's text is never read as FTS5 syntax."""
+    words = _WORD.findall(query)
+    if not words:
+        raise InvalidArgument("The search query has no words to look for.")
+    return (" OR " if any_word else " ").join(f'"{w}"' for w in words)
+
+
+class MessageSearch:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def search(
+        self,
+        query: str,
+        *,
+        agent_id: str | None = None,
+        conversation_id: str | None = None,
+        limit: int = 50,
+        start: str | None = None,
+        end: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """The best matches first: messages with every word, or, if none has them all, any."""
+        rows = await self._ranked(
+            match_expression(query), agent_id, conversation_id, limit, start, end
+        )
+        if not rows:
+            rows = await self._ranked(
+                match_expression(query, any_word=True),
+                agent_id,
+                conversation_id,
+                limit,
+                start,
+                end,
+            )
+        return [_hit(r) for r in rows]
+
+    async def _ranked(
+        self,
+        expression: str,
+        agent_id: str | None,
+        conversation_id: str | None,
+        limit: int,
+        start: str | None,
+        end: str | None,
+    ) -> list[sqlite3.Row]:
+        where = [
+            "messages_fts MATCH ?",
+            f"m.message_type IN ({','.join('?' * len(SEARCHED_KINDS))})",
+        ]
+        params: list[Any] = [expression, *SEARCHED_KINDS]
+        for clause, value in (
+            ("c.agent_id = ?", agent_id),
+            ("m.conversation_id = ?", conversation_id),
+            ("m.created_at >= ?", start),
+            ("m.created_at <= ?", end),
+        ):
+            if value is not None:
+                where.append(clause)
+                params.append(value)
+        return await self.db.fetchall(
+            "SELECT m.id, m.message_type, m.content, m.conversation_id, m.created_at,"
+            " c.agent_id FROM messages_fts"
+            " JOIN messages o ON o.pos = messages_fts.rowid"
+            " JOIN messages m ON m.id = o.id"
+            " JOIN conversations c ON c.id = m.conversation_id"
+            f" WHERE {' AND '.join(where)} ORDER BY messages_fts.rank, m.pos LIMIT ?",
+            (*params, limit),
+        )
+
+
+def _hit(row: sqlite3.Row) -> dict[str, Any]:
+    """One result in Letta's shape (``…MessageListResult``), with its conversation."""
+    text_key = "reasoning" if row["message_type"] == "reasoning_message" else "content"
+    return {
+        "message_id": row["id"],
+        "message_type": row["message_type"],
+        text_key: row["content"],
+        "agent_id": row["agent_id"],
+        "conversation_id": row["conversation_id"],
+        "created_at": row["created_at"],
+    }

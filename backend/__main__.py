@@ -7,6 +7,7 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 
@@ -64,7 +65,25 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "repeatable",
     )
     parser.add_argument("--log-level", default="info")
+    parser.add_argument(
+        "--access-log",
+        action="store_true",
+        default=os.environ.get("CHINWAG_ACCESS_LOG", "") not in ("", "0"),
+        help="log every request (off by default: it costs about 5%% of a read's CPU;"
+        " or set CHINWAG_ACCESS_LOG=1)",
+    )
     return parser.parse_args(argv)
+
+
+def uvicorn_options(args: argparse.Namespace) -> dict[str, Any]:
+    """How uvicorn serves the app; benchmarks serve their reference app the same way."""
+    return {
+        "host": args.host,
+        "port": args.port,
+        "log_level": args.log_level,
+        "access_log": args.access_log,
+        "timeout_graceful_shutdown": 5,
+    }
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -95,13 +114,7 @@ def main(argv: list[str] | None = None) -> None:
         f"(database {settings.db_path})",
         flush=True,
     )
-    uvicorn.run(
-        app,
-        host=args.host,
-        port=args.port,
-        log_level=args.log_level,
-        timeout_graceful_shutdown=5,
-    )
+    uvicorn.run(app, **uvicorn_options(args))
 
 
 if __name__ == "__main__":

@@ -39,6 +39,33 @@ def rss_mb(pid: int) -> float:
     raise RuntimeError(f"no VmRSS for process {pid}")
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU of one process (all its threads), from ``/proc/<pid>/stat``."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        children = task / "children"
+        if children.exists():
+            found += [int(c) for c in children.read_text().split()]
+    return found
+
+
+def process_tree_cpu_seconds(pid: int) -> float:
+    """CPU of a process and its live descendants (``--workers`` servers run in children)."""
+    total, todo = 0.0, [pid]
+    while todo:
+        current = todo.pop()
+        with contextlib.suppress(FileNotFoundError, ProcessLookupError):
+            total += _cpu_seconds(current)
+            todo += _children(current)
+    return total
+
+
 def machine() -> str:
     """CPU count and load average: on a shared machine, figures mean little without them."""
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
@@ -115,8 +142,14 @@ class BenchServer:
     then stops the server itself: it is never left running.
     """
 
-    def __init__(self, workdir: Path, config: dict[str, dict[str, Any]] | None = None) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        config: dict[str, dict[str, Any]] | None = None,
+        args: tuple[str, ...] = (),
+    ) -> None:
         self.workdir = workdir
+        self.args = args
         self.db_path = workdir / "chinwag.db"
         self.config_path = workdir / "config.toml"
         self.log_path = workdir / "server.log"
@@ -136,6 +169,10 @@ class BenchServer:
     def rss_mb(self) -> float:
         return rss_mb(self.pid)
 
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) of the server and its worker processes so far."""
+        return process_tree_cpu_seconds(self.pid)
+
     def start(self, timeout: float = 30.0) -> None:
         """Start the server and wait until ``/v1/health/`` answers."""
         self.config_path.write_text(to_toml(self.config), encoding="utf-8")
@@ -148,6 +185,7 @@ class BenchServer:
                 [
                     *(sys.executable, "-m", "backend", "serve", "--host", "127.0.0.1"),
                     *("--port", str(self.port), "--db", str(self.db_path)),
+                    *self.args,
                 ],
                 cwd=REPO_ROOT,
                 env=env,

@@ -99,11 +99,14 @@ def free_port() -> int:
 class ServerProcess:
     """``python -m backend serve`` as a child process, as a user would run it."""
 
-    def __init__(self, db: Path, config: Path) -> None:
+    def __init__(
+        self, db: Path, config: Path, *args: str, log: Path | None = None, timeout: float = 20
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "CHINWAG_CONFIG": str(config)}
         env.pop("OPENAI_API_KEY", None)
+        output = log.open("ab") if log else subprocess.DEVNULL
         self.process = subprocess.Popen(
             [
                 sys.executable,
@@ -116,12 +119,15 @@ class ServerProcess:
                 str(db),
                 "--log-level",
                 "warning",
+                *args,
             ],
             env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT if log else subprocess.DEVNULL,
         )
-        wait_for(self._healthy, timeout=20)
+        if log:
+            output.close()
+        wait_for(self._healthy, timeout=timeout)
 
     def _healthy(self) -> bool:
         assert self.process.poll() is None, "the server exited"

@@ -5,9 +5,10 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 
 from backend.errors import ValidationFailed
+from backend.store.db import JsonText
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -143,7 +144,9 @@ def query_str(request: Request, name: str) -> str | None:
     return request.query_params.get(name) or None
 
 
-def respond(data: Any) -> JSONResponse:
+def respond(data: Any) -> Response:
+    if isinstance(data, JsonText):  # serialised by the store already
+        return Response(data.encode(), media_type="application/json")
     if isinstance(data, BaseModel):
         data = data.model_dump(mode="json")
     return JSONResponse(data)

@@ -77,6 +77,7 @@ KNOWN_CONTEXT_WINDOWS: tuple[tuple[re.Pattern[str], int], ...] = tuple(
         (r"^gemma-?2", 8_192),
     )
 )
+RESOLVED_CACHE_SIZE = 1024
 _PROVIDER_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 
 
@@ -160,6 +161,9 @@ class ProviderRegistry:
     def __init__(self, entries: dict[str, _Entry], default_handle: str) -> None:
         self._entries = entries
         self._default_handle = default_handle
+        # The entries never change, so a handle resolves the same way every time: an agent
+        # list resolves one handle per agent, and the lookup costs more than the rest of it.
+        self._resolved: dict[str, ResolvedModel] = {}
 
     @classmethod
     def from_config(
@@ -187,6 +191,15 @@ class ProviderRegistry:
 
     def resolve(self, handle: str) -> ResolvedModel:
         """Split and look up ``<provider>/<model>``; raises ``UnknownProviderError``."""
+        resolved = self._resolved.get(handle)
+        if resolved is None:
+            resolved = self._lookup(handle)
+            if len(self._resolved) >= RESOLVED_CACHE_SIZE:
+                self._resolved.clear()
+            self._resolved[handle] = resolved
+        return resolved
+
+    def _lookup(self, handle: str) -> ResolvedModel:
         provider_name, _, model = handle.partition("/")
         known = ", ".join(self.providers())
         if not provider_name or not model or any(c.isspace() for c in handle):

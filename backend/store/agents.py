@@ -84,7 +84,9 @@ class AgentStore:
         ids = [r["id"] for r in rows]
         marks = ",".join("?" * len(ids))
         block_rows = await self.db.fetchall(
-            f"SELECT * FROM blocks WHERE agent_id IN ({marks}) ORDER BY pos", tuple(ids)
+            f"SELECT * FROM blocks WHERE agent_id IN ({marks}) ORDER BY pos",
+            tuple(ids),
+            rows=len(ids),  # a few blocks each
         )
         by_agent: dict[str, list[dict[str, Any]]] = {i: [] for i in ids}
         for b in block_rows:
@@ -135,7 +137,9 @@ class AgentStore:
             params.append(name)
         clause = f"WHERE {' AND '.join(where)}" if where else ""
         rows = await self.db.fetchall(
-            f"SELECT * FROM agents {clause} ORDER BY {q.order_by} LIMIT ?", (*params, limit)
+            f"SELECT * FROM agents {clause} ORDER BY {q.order_by} LIMIT ?",
+            (*params, limit),
+            rows=limit,
         )
         if q.reverse:
             rows.reverse()

@@ -5,11 +5,12 @@ The default conversation (Letta's agent-direct history) is an ordinary row marke
 routes) is special, and that is resolved by the routes.
 """
 
+import json
 import sqlite3
 from typing import Any, Literal
 
 from backend.errors import InvalidArgument, NotFound
-from backend.store.db import Database, now_iso
+from backend.store.db import Database, JsonText, now_iso
 from backend.store.messages import NewMessage, insert_rows
 from backend.store.paging import Order, page_query
 from shared_schema import new_id
@@ -29,6 +30,15 @@ def _conversation(row: sqlite3.Row, in_context_ids: list[str]) -> dict[str, Any]
     }
 
 
+_EMPTY_IDS_TAIL = "[]}"
+# In ``ord`` order: the subquery scans the in-context index in that order, and the aggregate
+# takes its rows as they come.
+_IN_CONTEXT_IDS = (
+    "SELECT json_group_array(id) FROM (SELECT id FROM messages"
+    " WHERE conversation_id = ? AND in_context = 1 ORDER BY ord)"
+)
+
+
 class ConversationStore:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -45,7 +55,7 @@ class ConversationStore:
                 " VALUES (?, ?, ?, ?, ?)",
                 (conversation_id, agent_id, summary, now, now),
             )
-        return await self.get(conversation_id, with_context=False)
+        return _conversation(await self.row(conversation_id), [])
 
     async def row(self, conversation_id: str) -> sqlite3.Row:
         row = await self.db.fetchone("SELECT * FROM conversations WHERE id = ?", (conversation_id,))
@@ -53,19 +63,27 @@ class ConversationStore:
             raise NotFound.of("Conversation", conversation_id)
         return row
 
-    async def get(self, conversation_id: str, *, with_context: bool = True) -> dict[str, Any]:
-        row = await self.row(conversation_id)
-        ids: list[str] = []
-        if with_context:
-            ids = [
-                r["id"]
-                for r in await self.db.fetchall(
-                    "SELECT id FROM messages WHERE conversation_id = ? AND in_context = 1"
-                    " ORDER BY ord",
-                    (conversation_id,),
-                )
-            ]
-        return _conversation(row, ids)
+    async def get(self, conversation_id: str) -> JsonText:
+        """The conversation with the ids of its in-context messages, in order, as API JSON.
+
+        SQLite writes the id list's JSON, so a long context costs about what its ids weigh.
+        """
+
+        def read(conn: sqlite3.Connection) -> JsonText:
+            conn.execute("BEGIN")  # the row and the ids from one snapshot
+            try:
+                row = conn.execute(
+                    "SELECT * FROM conversations WHERE id = ?", (conversation_id,)
+                ).fetchone()
+                if row is None:
+                    raise NotFound.of("Conversation", conversation_id)
+                (ids,) = conn.execute(_IN_CONTEXT_IDS, (conversation_id,)).fetchone()
+            finally:
+                conn.execute("COMMIT")
+            head = json.dumps(_conversation(row, []), ensure_ascii=False)
+            return JsonText(head[: -len(_EMPTY_IDS_TAIL)] + ids + "}")
+
+        return await self.db.read(read)
 
     async def default_for(self, agent_id: str) -> str:
         """The id of the agent's default conversation, made now if it has none yet."""
@@ -130,6 +148,7 @@ class ConversationStore:
         rows = await self.db.fetchall(
             f"SELECT * FROM conversations WHERE {where} ORDER BY {q.order_by} LIMIT ?",
             (agent_id, *q.params, limit),
+            rows=limit,
         )
         if q.reverse:
             rows.reverse()
@@ -167,6 +186,7 @@ class ConversationStore:
             f"SELECT * FROM conversations WHERE {' AND '.join(where)} ORDER BY"
             f" COALESCE(last_message_at, '') {direction}, pos {direction} LIMIT ?",
             (*params, limit),
+            rows=limit,
         )
         if backwards:
             rows.reverse()
@@ -185,7 +205,7 @@ class ConversationStore:
 
     async def fork(
         self, conversation_id: str, system: str, at_message_id: str | None = None
-    ) -> dict[str, Any]:
+    ) -> JsonText:
         """A new conversation of the same agent whose context is ``system`` followed by the
         source's in-context messages (up to ``at_message_id``), under the same message ids.
 
@@ -241,7 +261,7 @@ class ConversationStore:
                 )
         return await self.get(fork_id)
 
-    async def update_summary(self, conversation_id: str, summary: str) -> dict[str, Any]:
+    async def update_summary(self, conversation_id: str, summary: str) -> JsonText:
         async with self.db.transaction() as tx:
             cur = await tx.execute(
                 "UPDATE conversations SET summary = ?, updated_at = ? WHERE id = ?",

@@ -8,7 +8,7 @@ from typing import Any
 import aiosqlite
 
 from backend.errors import InvalidArgument, NotFound
-from backend.store.db import Database, dumps, now_iso
+from backend.store.db import Database, JsonText, dumps, json_array, now_iso
 from backend.store.paging import Order, page_query
 from backend.store.schema import ORD_STRIDE
 from shared_schema import new_id
@@ -78,6 +78,68 @@ def to_wire(row: sqlite3.Row | dict[str, Any]) -> dict[str, Any]:
     else:
         message["content"] = text
     return message
+
+
+def _field(name: str, sql: str) -> str:
+    """SQL for ``,"name":<sql>``, where ``sql`` is JSON text."""
+    return f"""',"{name}":' || {sql}"""
+
+
+def _extra(key: str, default: str = "'null'") -> str:
+    """The JSON text of ``extra[key]``, or of ``default`` when it is missing."""
+    return f"coalesce(extra -> '$.{key}', {default})"
+
+
+# ``extra``'s members after the message's own, as Python's ``dict.update`` would add them.
+_MERGED_EXTRA = (
+    "CASE WHEN extra IS NULL OR extra = '{}' THEN ''"
+    " ELSE ',' || substr(extra, 2, length(extra) - 2) END"
+)
+_STATUS = _extra("status", """'"success"'""")
+_TOOL_RETURN_FIELDS = (
+    _field("tool_call_id", _extra("tool_call_id")),
+    _field("status", _STATUS),
+    _field("tool_return", "json_quote(content)"),
+    _field("stdout", _extra("stdout")),
+    _field("stderr", _extra("stderr")),
+)
+# ``to_wire`` as one SQL expression: SQLite writes a page's JSON as it reads the rows, which
+# costs less than building dicts and encoding them in Python. tests/backend/test_wire_json.py
+# holds the two equal for every message type: a change to one needs the same in the other.
+WIRE_JSON = " || ".join(
+    [
+        """'{"id":' || json_quote(id)""",
+        _field("date", "json_quote(created_at)"),
+        _field("message_type", "json_quote(message_type)"),
+        _field("role", "json_quote(role)"),
+        _field("run_id", "json_quote(run_id)"),
+        _field("otid", "json_quote(otid)"),
+        _field("seq_id", "'null'"),
+        _field("in_context", "CASE WHEN in_context THEN 'true' ELSE 'false' END"),
+        _field("is_err", "CASE is_err WHEN 1 THEN 'true' WHEN 0 THEN 'false' ELSE 'null' END"),
+        f"""CASE
+        WHEN message_type = 'reasoning_message' THEN {_field("reasoning", "json_quote(content)")}
+        WHEN message_type IN ('tool_call_message', 'approval_request_message') THEN
+            {_field("tool_call", "coalesce(extra, '{}')")}
+            || {_field("tool_calls", "'[' || coalesce(extra, '{}') || ']'")}
+        WHEN message_type = 'approval_response_message' THEN {_MERGED_EXTRA}
+        WHEN message_type = 'tool_return_message' THEN
+            {_field("tool_return", "json_quote(content)")}
+            || {_field("status", _STATUS)}
+            || {_field("tool_call_id", _extra("tool_call_id"))}
+            || {_field("name", _extra("name"))}
+            || {_field("stdout", _extra("stdout"))}
+            || {_field("stderr", _extra("stderr"))}
+            || ',"tool_returns":[{{"type":"tool"' || {" || ".join(_TOOL_RETURN_FIELDS)} || '}}]'
+        WHEN message_type = 'summary_message' THEN
+            {_field("summary", "json_quote(content)")}
+            || {_field("content", "json_quote(content)")}
+            || {_MERGED_EXTRA}
+        ELSE {_field("content", "json_quote(content)")}
+    END""",
+        "'}'",
+    ]
+)
 
 
 async def insert_rows(
@@ -153,7 +215,8 @@ class MessageStore:
         before: str | None = None,
         include_compacted: bool = False,
         message_types: list[str] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> JsonText:
+        """A page of the history as the API's JSON array (API.md 5.1)."""
         if (
             await self.db.fetchone("SELECT 1 FROM conversations WHERE id = ?", (conversation_id,))
             is None
@@ -173,12 +236,14 @@ class MessageStore:
             where.append(f"message_type IN ({','.join('?' * len(message_types))})")
             params += message_types
         rows = await self.db.fetchall(
-            f"SELECT * FROM messages WHERE {' AND '.join(where)} ORDER BY {q.order_by} LIMIT ?",
+            f"SELECT {WIRE_JSON} FROM messages WHERE {' AND '.join(where)}"
+            f" ORDER BY {q.order_by} LIMIT ?",
             (*params, limit),
+            rows=limit,
         )
         if q.reverse:
             rows.reverse()
-        return [to_wire(r) for r in rows]
+        return json_array([r[0] for r in rows])
 
     @staticmethod
     async def sent_with_otids(

@@ -120,6 +120,7 @@ class ToolStore:
             "SELECT t.*, a.agent_id, a.requires_approval FROM agent_tools a"
             f" JOIN tools t ON t.id = a.tool_id WHERE a.agent_id IN ({marks}) ORDER BY a.pos",
             tuple(agent_ids),
+            rows=len(agent_ids),  # a few tools each
         )
         found: dict[str, list[dict[str, Any]]] = {i: [] for i in agent_ids}
         for r in rows:

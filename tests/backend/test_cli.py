@@ -4,6 +4,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
+
+from tests.servers import ServerProcess
+
 
 def run_serve(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
@@ -51,3 +55,20 @@ def test_a_provider_without_base_url_is_a_clear_message(tmp_path: Path) -> None:
     result = serve_with_config(tmp_path, "[providers.ollama]\nmodels = ['llama3.2']\n")
     assert result.returncode != 0
     assert "base_url" in result.stderr and "Traceback" not in result.stderr
+
+
+def access_logged(tmp_path: Path, name: str, *args: str) -> str:
+    """The server's log after one agent list, served with ``args``."""
+    log = tmp_path / f"{name}.log"
+    server = ServerProcess(tmp_path / f"{name}.db", tmp_path / "none.toml", *args, log=log)
+    try:
+        assert httpx.get(f"{server.url}/v1/agents/").status_code == 200
+    finally:
+        server.stop()
+    return log.read_text()
+
+
+def test_the_access_log_is_off_unless_asked_for(tmp_path: Path) -> None:
+    assert "GET /v1/agents/" not in access_logged(tmp_path, "quiet", "--log-level", "info")
+    logged = access_logged(tmp_path, "logged", "--log-level", "info", "--access-log")
+    assert '"GET /v1/agents/ HTTP/1.1" 200' in logged

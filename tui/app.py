@@ -9,11 +9,16 @@ Layout of ``tui/`` (a new feature gets a new room, not new methods here)::
       agents.py         agent CRUD and details           (AgentsPane, "agents")
       conversations.py  conversation CRUD                (ConversationsPane, "conversations")
       chat.py           open, paging, turns, cancel, attach, context figures (ChatPane, "chat")
+      memory.py         memory blocks, live edits, history, restore (MemoryPane, "memory")
     features/         one controller per flow that has no pane of its own:
       connection.py     connect, health, connection errors ("connection")
       compaction.py     the compaction dialog and flow     ("compaction")
       export.py         export to Markdown, copy last reply ("export")
       help.py           F1                                  ("help")
+      approvals.py      answer tool calls waiting for a person ("approvals")
+      fork.py           fork the conversation or at a message ("fork")
+      search.py         search messages, open a hit in place  ("search")
+      context.py        the context window view             ("context")
     screens/          the main screen (layout, global keys) and modal screens
     widgets/          the leaf widgets: lists, transcript blocks, composer, status bar
     client.py         the typed HTTP client; never imports Textual
@@ -43,6 +48,7 @@ from tui.features.connection import Connection
 from tui.panes.agents import AgentsPane
 from tui.panes.chat import ChatPane
 from tui.panes.conversations import ConversationsPane
+from tui.panes.memory import MemoryPane
 from tui.parts import Command, Part
 from tui.screens.dialogs import KeysFirst
 from tui.screens.main import MainScreen
@@ -53,6 +59,7 @@ from tui.widgets.conversations import ConversationList
 from tui.widgets.messages import MessageList
 from tui.widgets.splitter import Splitter
 from tui.widgets.status import StatusBar
+from tui.widgets.tools import ApprovalBlock
 
 # The app's own palette entries, after those of the panes and features.
 APP_COMMANDS: list[Command] = [
@@ -66,8 +73,21 @@ PANES: dict[str, str] = {
     "agents": "#agents-pane",
     "conversations": "#conversations-pane",
     "chat": "#chat",
+    "memory": "#memory-pane",
 }
-PALETTE_ORDER = ["agents", "conversations", "compaction", "chat", "export", "connection"]
+PALETTE_ORDER = [
+    "agents",
+    "conversations",
+    "compaction",
+    "chat",
+    "approvals",
+    "fork",
+    "search",
+    "context",
+    "memory",
+    "export",
+    "connection",
+]
 
 
 class ChinwagApp(App):
@@ -145,6 +165,10 @@ class ChinwagApp(App):
         return self._q("#chat", ChatPane)
 
     @property
+    def memory_pane(self) -> MemoryPane:
+        return self._q("#memory-pane", MemoryPane)
+
+    @property
     def status(self) -> StatusBar:
         return self._q("#status", StatusBar)
 
@@ -182,6 +206,7 @@ class ChinwagApp(App):
             self.chat.conversation = None
             self.status.model = event.agent.model or ""
             self.conversations_pane.load()
+            self.memory_pane.agent_changed()
 
     @on(AgentsPane.Deleted)
     async def _agent_deleted(self) -> None:
@@ -198,6 +223,18 @@ class ChinwagApp(App):
     async def _no_conversations(self) -> None:
         await self.chat.close()
         await self.chat.show_hint("No conversations yet: just type below to start one.")
+
+    @on(ChatPane.TurnEnded)
+    def _turn_ended(self) -> None:
+        self.features["approvals"].sync()  # type: ignore[attr-defined]
+
+    @on(ChatPane.MemoryEdited)
+    def _memory_edited(self) -> None:
+        self.memory_pane.load(mark=True)
+
+    @on(ApprovalBlock.Decided)
+    def _approval_decided(self, event: ApprovalBlock.Decided) -> None:
+        self.features["approvals"].decide(event.block, event.decision)  # type: ignore[attr-defined]
 
     @on(ChatPane.ConversationNamed)
     def _conversation_named(self, event: ChatPane.ConversationNamed) -> None:

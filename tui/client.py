@@ -13,6 +13,7 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, Literal
+from urllib.parse import quote
 
 import httpx
 from httpx_sse import aconnect_sse
@@ -62,6 +63,91 @@ class Reattached:
     run_id: str | None
     starting_after: int
     replayed: bool
+
+
+@dataclass(frozen=True)
+class ApprovalAnswer:
+    """A person's answer to one tool call waiting for approval."""
+
+    tool_call_id: str
+    approve: bool
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class BlockChange:
+    """One entry of a block's history: who changed it (a person, or the agent through which
+    tool), when, and the value before and after."""
+
+    version: int
+    actor: str
+    tool_name: str | None
+    run_id: str | None
+    before: str
+    after: str
+    created_at: str
+
+    @classmethod
+    def from_wire(cls, data: dict[str, Any]) -> BlockChange:
+        return cls(
+            version=int(data.get("version") or 0),
+            actor=str(data.get("actor") or "person"),
+            tool_name=data.get("tool_name"),
+            run_id=data.get("run_id"),
+            before=str(data.get("before") or ""),
+            after=str(data.get("after") or data.get("value") or ""),
+            created_at=str(data.get("created_at") or ""),
+        )
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    """A search result: the message, the conversation it belongs to, and its agent."""
+
+    message: BaseModel
+    conversation_id: str | None
+    agent_id: str | None
+
+    @classmethod
+    def from_wire(cls, data: dict[str, Any]) -> SearchHit:
+        message = parse_message(data)
+        conversation = data.get("conversation_id")
+        agent = data.get("agent_id")
+        # Letta lists agent-level (default conversation) messages without a conversation.
+        if not conversation and agent:
+            conversation = agent
+        return cls(message, conversation, agent)
+
+
+@dataclass(frozen=True)
+class ContextOverview:
+    """Tokens by part of the context window, against its size."""
+
+    window: int
+    current: int
+    system: int
+    core_memory: int
+    summary: int
+    messages: int
+    tools: int
+    num_messages: int
+    note: str = ""  # what the app estimated itself, if anything
+
+    @classmethod
+    def from_wire(cls, data: dict[str, Any]) -> ContextOverview:
+        def n(key: str) -> int:
+            return int(data.get(key) or 0)
+
+        return cls(
+            window=n("context_window_size_max"),
+            current=n("context_window_size_current"),
+            system=n("num_tokens_system"),
+            core_memory=n("num_tokens_core_memory"),
+            summary=n("num_tokens_summary_memory") + n("num_tokens_external_memory_summary"),
+            messages=n("num_tokens_messages"),
+            tools=n("num_tokens_functions_definitions"),
+            num_messages=n("num_messages"),
+        )
 
 
 @dataclass(frozen=True)
@@ -177,8 +263,49 @@ class ChinwagClient:
         return Agent.model_validate(body)
 
     async def update_block(self, agent_id: str, label: str, value: str) -> Block:
-        path = f"/v1/agents/{agent_id}/core-memory/blocks/{label}"
+        path = f"/v1/agents/{agent_id}/core-memory/blocks/{quote(label, safe='')}"
         return Block.model_validate(await self._request("PATCH", path, json={"value": value}))
+
+    # -- memory blocks ---------------------------------------------------------------------
+
+    async def list_blocks(self, agent_id: str) -> list[Block]:
+        body = await self._request("GET", f"/v1/agents/{agent_id}/core-memory/blocks")
+        return [Block.model_validate(b) for b in body]
+
+    async def add_block(self, agent_id: str, label: str, value: str, limit: int | None) -> Block:
+        """Create a block and attach it to the agent (two calls, as on Letta)."""
+        payload: dict[str, Any] = {"label": label, "value": value}
+        if limit:
+            payload["limit"] = limit
+        block = Block.model_validate(await self._request("POST", "/v1/blocks/", json=payload))
+        await self._request("PATCH", f"/v1/agents/{agent_id}/core-memory/blocks/attach/{block.id}")
+        return block
+
+    async def detach_block(self, agent_id: str, block_id: str) -> None:
+        await self._request("PATCH", f"/v1/agents/{agent_id}/core-memory/blocks/detach/{block_id}")
+
+    async def block_history(
+        self, block_id: str, limit: int = 50, before: str | None = None
+    ) -> list[BlockChange]:
+        """The block's changes, newest first (chinwag's own route; 404 on Letta)."""
+        params: dict[str, Any] = {"limit": limit}
+        if before:
+            params["before"] = before
+        body = await self._request("GET", f"/v1/blocks/{block_id}/history", params=params)
+        return [BlockChange.from_wire(item) for item in body]
+
+    async def restore_block(self, block_id: str, version: int) -> Block:
+        path = f"/v1/blocks/{block_id}/restore"
+        return Block.model_validate(await self._request("POST", path, json={"version": version}))
+
+    async def set_tool_approval(self, agent_id: str, tool_name: str, required: bool) -> None:
+        path = f"/v1/agents/{agent_id}/tools/approval/{quote(tool_name, safe='')}"
+        await self._request("PATCH", path, json={"requires_approval": required})
+
+    async def context_overview(self, agent_id: str) -> ContextOverview:
+        """Letta's context window overview of the agent (its default conversation)."""
+        body = await self._request("GET", f"/v1/agents/{agent_id}/context")
+        return ContextOverview.from_wire(body)
 
     async def delete_agent(self, agent_id: str) -> None:
         await self._request("DELETE", f"/v1/agents/{agent_id}")
@@ -191,6 +318,8 @@ class ChinwagClient:
         return [Conversation.model_validate(c) for c in body]
 
     async def get_conversation(self, conversation_id: str) -> Conversation:
+        if is_default(conversation_id):
+            return default_conversation(await self.get_agent(conversation_id))
         body = await self._request("GET", f"/v1/conversations/{conversation_id}")
         return Conversation.model_validate(body)
 
@@ -208,6 +337,42 @@ class ChinwagClient:
 
     async def delete_conversation(self, conversation_id: str) -> None:
         await self._request("DELETE", f"/v1/conversations/{conversation_id}")
+
+    async def fork(self, conversation_id: str, message_id: str | None = None) -> Conversation:
+        """A new conversation with the source's context (up to ``message_id`` if given)."""
+        params: dict[str, Any] = dict(_owner(conversation_id))
+        if message_id:
+            params["message_id"] = message_id
+        path = f"/v1/conversations/{_segment(conversation_id)}/fork"
+        return Conversation.model_validate(await self._request("POST", path, params=params))
+
+    # -- search ----------------------------------------------------------------------------
+
+    async def search(
+        self, query: str, *, agent_id: str | None = None, limit: int = 50
+    ) -> list[SearchHit]:
+        """Messages matching ``query``, best first, with the conversation each belongs to."""
+        payload: dict[str, Any] = {"query": query, "limit": limit}
+        if agent_id:
+            payload["agent_id"] = agent_id
+        body = await self._request("POST", "/v1/messages/search", json=payload)
+        items = body.get("messages", []) if isinstance(body, dict) else body
+        return [SearchHit.from_wire(item) for item in items]
+
+    async def get_message(self, message_id: str) -> BaseModel:
+        body = await self._request("GET", f"/v1/messages/{message_id}")
+        return parse_message(body[0] if isinstance(body, list) else body)
+
+    async def page_around(
+        self, conversation_id: str, message_id: str, limit: int = 50
+    ) -> tuple[MessagePage, MessagePage, BaseModel]:
+        """The pages just older and just newer than ``message_id``, and the message itself:
+        two cursor reads however deep the message lies (compacted messages included)."""
+        message = await self.get_message(message_id)
+        half = max(limit // 2, 1)
+        older = await self.older_page(conversation_id, message_id, half, include_compacted=True)
+        newer = await self.newer_page(conversation_id, message_id, half, include_compacted=True)
+        return older, newer, message
 
     # -- messages --------------------------------------------------------------------------
 
@@ -229,7 +394,8 @@ class ChinwagClient:
             params["after"] = after
         if include_compacted:
             params["include_compacted"] = "true"
-        path = f"/v1/conversations/{conversation_id}/messages"
+        path = f"/v1/conversations/{_segment(conversation_id)}/messages"
+        params.update(_owner(conversation_id))
         body = await self._request("GET", path, params=params)
         return [parse_message(m) for m in body]
 
@@ -333,8 +499,37 @@ class ChinwagClient:
             "include_pings": True,
             "background": True,
         }
-        path = f"/v1/conversations/{conversation_id}/messages"
-        async for chunk in self._follow(conversation_id, path, body):
+        async for chunk in self._send_body(conversation_id, body):
+            yield chunk
+
+    async def send_approvals(
+        self, conversation_id: str, approvals: list[ApprovalAnswer]
+    ) -> AsyncIterator[Any]:
+        """Answer pending tool calls; the same turn goes on and streams like :meth:`send`."""
+        message = {
+            "type": "approval",
+            "approvals": [
+                {
+                    "type": "approval",
+                    "tool_call_id": a.tool_call_id,
+                    "approve": a.approve,
+                    **({"reason": a.reason} if a.reason else {}),
+                }
+                for a in approvals
+            ],
+        }
+        body = {
+            "messages": [message],
+            "stream_tokens": True,
+            "include_pings": True,
+            "background": True,
+        }
+        async for chunk in self._send_body(conversation_id, body):
+            yield chunk
+
+    async def _send_body(self, conversation_id: str, body: dict[str, Any]) -> AsyncIterator[Any]:
+        path = f"/v1/conversations/{_segment(conversation_id)}/messages"
+        async for chunk in self._follow(conversation_id, path, {**body, **_owner(conversation_id)}):
             yield chunk
 
     async def answer_approval(
@@ -373,7 +568,8 @@ class ChinwagClient:
         body: dict[str, Any] = {"starting_after": starting_after, "include_pings": True}
         if run_id:
             body["run_id"] = run_id
-        path = f"/v1/conversations/{conversation_id}/stream"
+        body.update(_owner(conversation_id))
+        path = f"/v1/conversations/{_segment(conversation_id)}/stream"
         async for chunk in self._follow(conversation_id, path, body):
             yield chunk
 
@@ -412,8 +608,9 @@ class ChinwagClient:
                     ) from exc
             await asyncio.sleep(min(0.05 * 2**failures, 2.0))
             reattaching = True
-            path = f"/v1/conversations/{conversation_id}/stream"
+            path = f"/v1/conversations/{_segment(conversation_id)}/stream"
             body = {"starting_after": last_seq if seen_seq else 0, "include_pings": True}
+            body.update(_owner(conversation_id))
             if run_id:
                 body["run_id"] = run_id
             yield Reattached(run_id, body["starting_after"], replayed=not seen_seq)
@@ -474,17 +671,48 @@ class ChinwagClient:
 
     async def cancel(self, conversation_id: str) -> dict[str, str]:
         """Cancel the active run; the server keeps the text produced so far."""
-        return await self._request("POST", f"/v1/conversations/{conversation_id}/cancel") or {}
+        if is_default(conversation_id):
+            path = f"/v1/agents/{conversation_id}/messages/cancel"
+        else:
+            path = f"/v1/conversations/{conversation_id}/cancel"
+        return await self._request("POST", path) or {}
 
     async def compact(
         self, conversation_id: str, mode: Literal["sliding_window", "all"] = "sliding_window"
     ) -> CompactResponse:
-        body = {"compaction_settings": {"mode": mode}}
-        path = f"/v1/conversations/{conversation_id}/compact"
+        body = {"compaction_settings": {"mode": mode}, **_owner(conversation_id)}
+        path = f"/v1/conversations/{_segment(conversation_id)}/compact"
         return CompactResponse.model_validate(await self._request("POST", path, json=body))
 
     async def get_run(self, run_id: str) -> Run:
         return Run.model_validate(await self._request("GET", f"/v1/runs/{run_id}"))
+
+
+def is_default(conversation_id: str) -> bool:
+    """The app names an agent's default conversation by the agent's id."""
+    return conversation_id.startswith("agent-")
+
+
+def default_conversation(agent: Agent) -> Conversation:
+    """The agent's default conversation (its agent-level messages) as a list entry."""
+    return Conversation(
+        id=agent.id,
+        agent_id=agent.id,
+        summary="Default conversation",
+        created_at=agent.created_at,
+        last_message_at=agent.updated_at,
+        in_context_message_ids=list(agent.message_ids),
+    )
+
+
+def _segment(conversation_id: str) -> str:
+    """The path segment: Letta addresses the default conversation as ``default``."""
+    return "default" if is_default(conversation_id) else conversation_id
+
+
+def _owner(conversation_id: str) -> dict[str, str]:
+    """The ``agent_id`` that goes with ``default``, in the query or the body."""
+    return {"agent_id": conversation_id} if is_default(conversation_id) else {}
 
 
 def _api_error(response: httpx.Response, url: str) -> ApiError:
@@ -509,10 +737,14 @@ def _reason(exc: BaseException) -> str:
 
 
 __all__ = [
+    "ApprovalAnswer",
+    "BlockChange",
     "ChinwagClient",
+    "ContextOverview",
     "CursorConvention",
     "MessagePage",
     "NoActiveRun",
     "Reattached",
+    "SearchHit",
     "ServerInfo",
 ]

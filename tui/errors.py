@@ -74,6 +74,10 @@ class NoActiveRun(ApiError):
     """Nothing to attach to or cancel."""
 
 
+class ApprovalPending(ApiError):
+    """409 on send: the conversation waits for an answer to a tool call first."""
+
+
 def error_from_response(status: int, body: Any, text: str, url: str) -> ApiError:
     """Build the typed error for a response, from either our error body or Letta's."""
     detail = text.strip() or f"HTTP {status}"
@@ -100,6 +104,8 @@ def error_from_response(status: int, body: Any, text: str, url: str) -> ApiError
         cls = ConversationBusy
     elif code == "NO_ACTIVE_RUN":
         cls = NoActiveRun
+    elif code == "APPROVAL_PENDING":
+        cls = ApprovalPending
     return cls(status, code, detail, url, run_id)
 
 
@@ -108,6 +114,8 @@ def _derive_code(status: int, detail: str) -> str:
     lowered = detail.lower()
     if status == 409 and "another request" in lowered:
         return "CONVERSATION_BUSY"
+    if status == 409 and "approval" in lowered:
+        return "APPROVAL_PENDING"
     if "no active run" in lowered:
         return "NO_ACTIVE_RUN"
     if status == 400 and ("compact" in lowered or "summariz" in lowered):

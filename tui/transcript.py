@@ -23,12 +23,14 @@ class Entry:
     """One transcript item: its kind, title, text, and flags the widgets style by."""
 
     id: str
-    kind: str  # system, user, assistant, reasoning, tool_call, tool_return, summary, event, other
+    kind: str  # system, user, assistant, reasoning, tool_call, tool_return, summary, event, other,
+    # approval (a tool call waiting for a person), approval_response
     text: str
     date: str | None = None
     failed: bool = False
     in_context: bool = True
     title: str = ""
+    call_id: str = ""  # tool calls, returns, approvals: which call they belong to
 
 
 def entry_of(message: BaseModel) -> Entry:
@@ -57,14 +59,23 @@ def entry_of(message: BaseModel) -> Entry:
             entry.kind, entry.text = "system", text_of(data.get("content"))
         case "reasoning_message":
             entry.kind, entry.text = "reasoning", str(data.get("reasoning") or "")
-        case "tool_call_message":
-            call = data.get("tool_call") or {}
-            entry.kind = "tool_call"
-            entry.title = str(call.get("name") or "tool")
+        case "tool_call_message" | "approval_request_message":
+            call = data.get("tool_call") or (data.get("tool_calls") or [{}])[0] or {}
+            entry.kind = "tool_call" if message_type == "tool_call_message" else "approval"
+            entry.title = str(call.get("name") or "")
             entry.text = str(call.get("arguments") or "")
+            entry.call_id = str(call.get("tool_call_id") or "")
         case "tool_return_message":
             entry.kind, entry.text = "tool_return", str(data.get("tool_return") or "")
             entry.failed = entry.failed or data.get("status") == "error"
+            entry.call_id = str(data.get("tool_call_id") or "")
+        case "approval_response_message":
+            answer = (data.get("approvals") or [{}])[0] or {}
+            approve = answer.get("approve", data.get("approve"))
+            reason = answer.get("reason") or data.get("reason")
+            entry.kind = "approval_response"
+            entry.call_id = str(answer.get("tool_call_id") or data.get("approval_request_id") or "")
+            entry.text = "approved" if approve else "denied" + (f": {reason}" if reason else "")
         case "summary_message":
             entry.kind = "summary"
             entry.text = str(data.get("summary") or text_of(data.get("content")))
@@ -111,6 +122,8 @@ def to_markdown(title: str, entries: list[Entry]) -> str:
         "reasoning": "Reasoning",
         "tool_call": "Tool call",
         "tool_return": "Tool result",
+        "approval": "Approval request",
+        "approval_response": "Approval",
         "summary": "Summary of earlier messages",
     }
     for entry in entries:

@@ -130,7 +130,10 @@ async def test_open_send_streamed_reply_and_compact(
         assert app.status.state == "connected"
         assert app.status.version and app.status.model == LETTA_MODEL
         assert app.agent is not None and app.agent.id == agent.id
-        assert [c.summary for c in app.conversations.conversations] == ["letta flow"]
+        assert [c.summary for c in app.conversations.conversations] == [
+            "Default conversation",
+            "letta flow",
+        ]
         # Letta's listing has no roles and parts of content; the transcript still reads right.
         assert transcript(app)[0][0] == "system"
         assert transcript(app)[1:] == [("user", "earlier"), ("assistant", stub_reply("earlier"))]

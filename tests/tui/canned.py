@@ -8,8 +8,17 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from shared_schema import Agent, CompactResponse, Conversation, ModelInfo, parse_message
-from tui.client import ChinwagClient, MessagePage, ServerInfo
+from shared_schema import Agent, Block, CompactResponse, Conversation, ModelInfo, parse_message
+from tui.client import (
+    BlockChange,
+    ChinwagClient,
+    ContextOverview,
+    MessagePage,
+    SearchHit,
+    ServerInfo,
+    default_conversation,
+    is_default,
+)
 from tui.errors import ConnectionFailed, ConversationBusy
 
 DATE = "2026-11-24T11:{:02d}:00+00:00"
@@ -50,27 +59,101 @@ def transcript() -> list[BaseModel]:
         _msg(
             5,
             "tool_call_message",
-            tool_call={"name": "lookup_temperature", "arguments": '{"dough": "sourdough"}'},
+            tool_call={
+                "name": "lookup_temperature",
+                "arguments": '{"dough": "sourdough"}',
+                "tool_call_id": "call-1",
+            },
         ),
-        _msg(6, "tool_return_message", tool_return='{"celsius": [24, 27]}', status="success"),
+        _msg(
+            6,
+            "tool_return_message",
+            tool_return='{"celsius": [24, 27]}',
+            status="success",
+            tool_call_id="call-1",
+        ),
         _msg(
             7,
             "assistant_message",
             content="Aim for **24–27 °C**. In a cool kitchen:\n\n```text\noven off, light on\n```",
         ),
         _msg(8, "user_message", content="And if it over-proofs?", is_err=True),
-        _msg(9, "user_message", content="Thanks, that helps."),
-        _msg(10, "assistant_message", content="Happy baking! Ask me anytime."),
+        _msg(9, "user_message", content="Thanks, that helps. I like tea with it."),
+        _msg(10, "tool_call_message", tool_call=MEMORY_CALL),
+        _msg(
+            11,
+            "tool_return_message",
+            tool_return="The core memory block with label `human` has been edited.",
+            status="success",
+            tool_call_id="call-2",
+        ),
+        _msg(12, "assistant_message", content="Happy baking! Ask me anytime."),
     ]
+
+
+MEMORY_CALL = {
+    "name": "memory_insert",
+    "arguments": '{"label": "human", "new_str": "Likes tea.", "insert_line": -1}',
+    "tool_call_id": "call-2",
+}
+APPROVAL_CALL = {
+    "name": "memory_replace",
+    "arguments": '{"label": "human", "old_str": "Likes tea.", "new_str": "Likes green tea."}',
+    "tool_call_id": "call-3",
+}
+
+
+def approval_request() -> BaseModel:
+    return _msg(13, "approval_request_message", tool_call=APPROVAL_CALL, tool_calls=[APPROVAL_CALL])
+
+
+def _block(i: int, label: str, value: str, limit: int = 5000) -> Block:
+    return Block(id=f"block-{i}", label=label, value=value, limit=limit)
+
+
+HISTORY = [
+    BlockChange(
+        version=2,
+        actor="agent",
+        tool_name="memory_insert",
+        run_id="run-1",
+        before="Sam, learning sourdough.",
+        after="Sam, learning sourdough.\nLikes tea.",
+        created_at="2026-11-24T11:41:00+00:00",
+    ),
+    BlockChange(
+        version=1,
+        actor="person",
+        tool_name=None,
+        run_id=None,
+        before="",
+        after="Sam, learning sourdough.",
+        created_at="2026-11-22T09:00:00+00:00",
+    ),
+]
 
 
 class CannedClient(ChinwagClient):
     """Answers from memory. ``stream_gate`` holds a streamed reply open (mid-stream shots)."""
 
-    def __init__(self, *, empty: bool = False, busy: bool = False, down: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        empty: bool = False,
+        busy: bool = False,
+        down: bool = False,
+        approval: bool = False,
+        memory_turn: bool = False,
+    ) -> None:
         super().__init__("http://127.0.0.1:8283")
         self.down = down
         self.busy = busy
+        self.memory_turn = memory_turn  # the reply edits memory (a live edit)
+        self.blocks = [
+            _block(1, "persona", "I am a patient baker."),
+            _block(2, "human", "Sam, learning sourdough.", limit=200),
+            _block(3, "project notes/2026", "Levain at 10am; bake Saturday."),
+        ]
         self.stream_gate = asyncio.Event()
         self.agents = (
             []
@@ -89,7 +172,7 @@ class CannedClient(ChinwagClient):
                     agent_id="agent-1",
                     summary="Proofing sourdough",
                     last_message_at="2026-11-24T11:59:00+00:00",
-                    in_context_message_ids=[f"message-{i:04d}" for i in range(1, 11)],
+                    in_context_message_ids=[f"message-{i:04d}" for i in range(1, 13)],
                 ),
                 Conversation(
                     id="conv-2",
@@ -100,6 +183,8 @@ class CannedClient(ChinwagClient):
             ]
         )
         self.messages: dict[str, list[BaseModel]] = {"conv-1": transcript(), "conv-2": []}
+        if approval:
+            self.messages["conv-1"].append(approval_request())
         self.sent: list[str] = []
 
     async def health(self) -> ServerInfo:
@@ -128,6 +213,8 @@ class CannedClient(ChinwagClient):
         return [c for c in self.conversations if c.agent_id == agent_id]
 
     async def get_conversation(self, conversation_id: str) -> Conversation:
+        if is_default(conversation_id):
+            return default_conversation(await self.get_agent(conversation_id))
         return next(c for c in self.conversations if c.id == conversation_id)
 
     async def newest_page(self, conversation_id: str, limit: int = 50, **_: Any) -> MessagePage:
@@ -139,6 +226,10 @@ class CannedClient(ChinwagClient):
             raise ConversationBusy(409, "CONVERSATION_BUSY", "busy", self.url("/x"), BUSY_RUN)
         self.sent.append(text)
         yield parse_message({"message_type": "ping", "id": "ping-1", "run_id": "run-1"})
+        if self.memory_turn:
+            async for chunk in self._memory_turn():
+                yield chunk
+            return
         yield _msg(20, "reasoning_message", reasoning="Sam wants a schedule.")
         for fragment in ("Here is a ", "schedule:\n\n", "1. Mix at 9\n", "2. Shape at "):
             yield _msg(21, "assistant_message", content=fragment)
@@ -150,3 +241,44 @@ class CannedClient(ChinwagClient):
         summary = _msg(30, "summary_message", summary="Proofing at 24–27 °C; over-proofing fixes.")
         self.messages[conversation_id] = [transcript()[0], summary, *transcript()[-2:]]
         return CompactResponse(summary="x", num_messages_before=10, num_messages_after=4)
+
+    async def _memory_turn(self) -> AsyncIterator[Any]:
+        """The agent writes to its memory, then answers: arguments stream in pieces."""
+        call = {**MEMORY_CALL, "arguments": '{"label": "human", "new_str": "Bakes on Saturdays."}'}
+        head, tail = call["arguments"][:20], call["arguments"][20:]
+        yield _msg(40, "tool_call_message", tool_call={**call, "arguments": head})
+        yield _msg(40, "tool_call_message", tool_call={"arguments": tail})
+        human = self.blocks[1]
+        self.blocks[1] = human.model_copy(update={"value": human.value + "\nBakes on Saturdays."})
+        yield _msg(
+            41, "tool_return_message", tool_return="ok", status="success", tool_call_id="call-2"
+        )
+        yield _msg(42, "assistant_message", content="Noted: you bake on Saturdays.")
+        yield parse_message({"message_type": "stop_reason", "stop_reason": "end_turn"})
+
+    async def list_blocks(self, agent_id: str) -> list[Block]:
+        return list(self.blocks)
+
+    async def block_history(self, block_id: str, limit: int = 50, before: Any = None) -> list:
+        return list(HISTORY)
+
+    async def search(self, query: str, *, agent_id: str | None = None, limit: int = 50) -> list:
+        hits = [
+            m
+            for m in transcript()
+            if query.lower() in (getattr(m, "content", "") or "").lower()
+            and m.message_type in ("user_message", "assistant_message")  # type: ignore[attr-defined]
+        ]
+        return [SearchHit(m, "conv-1", "agent-1") for m in hits]
+
+    async def context_overview(self, agent_id: str) -> ContextOverview:
+        return ContextOverview(
+            window=8192,
+            current=7400,
+            system=1200,
+            core_memory=310,
+            summary=240,
+            messages=4150,
+            tools=1500,
+            num_messages=12,
+        )

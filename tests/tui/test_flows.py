@@ -48,7 +48,10 @@ async def test_create_agent_chat_stream_and_compact(
         assert app.conversation is not None
         await wait_until(
             pilot,
-            lambda: [c.summary for c in app.conversations.conversations] == ["hello there"],
+            lambda: (
+                [c.summary for c in app.conversations.conversations]
+                == ["Default conversation", "hello there"]
+            ),
             what="the conversation named after the first words",
         )
         for text in ("second", "third", "fourth"):

@@ -87,7 +87,10 @@ async def test_dialog_takes_the_keys_typed_after_it_opens_and_hands_on_those_aft
         type_burst(pilot, "n", *"named", "enter", *"straight on")
         await wait_until(
             pilot,
-            lambda: [c.summary for c in app.conversations.conversations] == ["named"],
+            lambda: (
+                [c.summary for c in app.conversations.conversations]
+                == ["Default conversation", "named"]
+            ),
             what="the conversation named in the dialog",
         )
         await wait_until(pilot, lambda: app.composer.text == "straight on", what="the draft")

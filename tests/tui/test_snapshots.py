@@ -20,7 +20,9 @@ from tests.tui.conftest import pinned_settings
 from tests.tui.helpers import wait_for_workers, wait_until
 from tui.app import ChinwagApp
 from tui.config import load_config
+from tui.panes.memory import BlockCard
 from tui.widgets.messages import FoldedBlock, LiveBlock, MessageBlock, SummaryBlock
+from tui.widgets.tools import ApprovalBlock, ToolCallBlock
 
 Step = Callable[[Pilot], Awaitable[None]]
 
@@ -114,6 +116,61 @@ async def compacted_history(pilot: Pilot) -> None:
     await settle(pilot)
 
 
+async def tool_call_opened(pilot: Pilot) -> None:
+    await opened(pilot)
+    block = next(b for b in pilot.app.query(ToolCallBlock) if b.tool_name == "memory_insert")
+    block.action_toggle()
+    await pilot.pause()
+
+
+async def approval_prompt(pilot: Pilot) -> None:
+    await wait_until(pilot, lambda: pilot.app.query(ApprovalBlock), what="the prompt")
+    await settle(pilot)
+
+
+async def memory_live_edit(pilot: Pilot) -> None:
+    await opened(pilot)
+    await pilot.press("f2")
+    await wait_until(pilot, lambda: pilot.app.query(BlockCard), what="memory blocks")
+    pilot.app.action_focus("composer")
+    await pilot.press(*"I bake on Saturdays", "enter")
+    await wait_until(
+        pilot, lambda: any(c.before is not None for c in pilot.app.query(BlockCard)), what="edit"
+    )
+    await settle(pilot)
+
+
+async def memory_history(pilot: Pilot) -> None:
+    await opened(pilot)
+    await pilot.press("f2")
+    await wait_until(pilot, lambda: pilot.app.query(BlockCard), what="memory blocks")
+    await settle(pilot)
+    pilot.app.query(BlockCard)[1].focus()
+    await pilot.press("h")
+    await wait_until(pilot, lambda: len(pilot.app.screen_stack) > 1, what="the history")
+    await settle(pilot)
+
+
+async def search_results(pilot: Pilot) -> None:
+    await opened(pilot)
+    await pilot.press("ctrl+f")
+    await wait_until(pilot, lambda: len(pilot.app.screen_stack) > 1, what="the search")
+    await pilot.press(*"proof", "enter")
+    await wait_until(pilot, lambda: pilot.app.screen.found, what="results")
+    await settle(pilot)
+
+
+async def context_view(pilot: Pilot) -> None:
+    await opened(pilot)
+    pilot.app.action_focus("conversations")
+    await pilot.press("home")  # the agent's default conversation: the server's own figures
+    await wait_until(pilot, lambda: pilot.app.conversation.id == "agent-1", what="default")
+    await settle(pilot)
+    await pilot.press("f3")
+    await wait_until(pilot, lambda: len(pilot.app.screen_stack) > 1, what="the context view")
+    await settle(pilot)
+
+
 @dataclass
 class Scenario:
     run_before: Step
@@ -140,6 +197,12 @@ SCENARIOS: dict[str, Scenario] = {
     "rename_conversation": Scenario(dialog_after("r", focus="conversations")),
     "delete_conversation": Scenario(dialog_after("d", focus="conversations")),
     "command_palette": Scenario(dialog_after("ctrl+p")),
+    "tool_call_opened": Scenario(tool_call_opened),
+    "approval_prompt": Scenario(approval_prompt, {"approval": True}),
+    "memory_live_edit": Scenario(memory_live_edit, {"memory_turn": True}, size=(150, 40)),
+    "memory_history_diff": Scenario(memory_history),
+    "search_results": Scenario(search_results),
+    "context_view": Scenario(context_view),
 }
 
 

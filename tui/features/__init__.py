@@ -7,10 +7,23 @@ whose action is ``app.do('<name>.<action>')``.
 
 from __future__ import annotations
 
+from tui.features.approvals import Approvals
 from tui.features.compaction import Compaction
 from tui.features.connection import Connection
+from tui.features.context import Context
 from tui.features.export import Export
+from tui.features.fork import Fork
 from tui.features.help import Help
+from tui.features.search import Search
 from tui.parts import Feature
 
-FEATURES: list[type[Feature]] = [Connection, Compaction, Export, Help]
+FEATURES: list[type[Feature]] = [
+    Connection,
+    Compaction,
+    Export,
+    Help,
+    Approvals,
+    Fork,
+    Search,
+    Context,
+]

@@ -17,11 +17,13 @@ from textual.widget import Widget
 from textual.widgets import Markdown, Static
 
 from shared_schema import Conversation, ErrorMessage, PingMessage, StopReason, UsageStatistics
-from tui.client import MessagePage, Reattached
-from tui.errors import ClientError, ConversationBusy, NoActiveRun
+from tui.client import ApprovalAnswer, MessagePage, Reattached
+from tui.errors import ApprovalPending, ClientError, ConversationBusy, NoActiveRun
 from tui.parts import Command, Part
+from tui.tools import edited_label, is_memory_edit
 from tui.widgets.composer import Composer
 from tui.widgets.messages import MessageList, Turn
+from tui.widgets.tools import ToolCallBlock
 
 
 class ChatPane(Part, Vertical):
@@ -40,6 +42,16 @@ class ChatPane(Part, Vertical):
             "Show or hide messages left by compaction",
         ),
     ]
+
+    class TurnEnded(Message):
+        """A turn (or an open) left the conversation in a new state: it may wait for approval."""
+
+    class MemoryEdited(Message):
+        """A memory tool returned during a turn: the memory panel shows the change."""
+
+        def __init__(self, label: str | None) -> None:
+            super().__init__()
+            self.label = label
 
     class ConversationNamed(Message):
         """A turn started or named a conversation: the conversations list should show it."""
@@ -132,6 +144,40 @@ class ChatPane(Part, Vertical):
             view.fetching = False
         view.call_after_refresh(view.check_edges)
         self.refresh_context()
+        self.post_message(self.TurnEnded())
+
+    @work(exclusive=True, group="open", description="open conversation at a message")
+    async def open_at(self, conversation: Conversation, message_id: str) -> None:
+        """Show ``message_id`` marked, with a page on each side of it (two cursor reads, however
+        deep it lies); paging on from there works as usual in both directions."""
+        client = self.client
+        if client is None:
+            return
+        self.conversation = conversation
+        self.usage = None
+        self.set_busy(None)
+        view = self.messages
+        view.fetching = True
+        try:
+            older, newer, message = await client.page_around(
+                conversation.id, message_id, self.chinwag.settings.page_size
+            )
+            if self.conversation is not conversation:
+                return
+            if getattr(message, "in_context", None) is False and not self.show_compacted:
+                self.show_compacted = True  # the hit was compacted away: show the full history
+                self.notify("Showing the full history (ctrl+g: the current context only).")
+            self._context_ids = None
+            await view.show_around(
+                [*older.messages, message, *newer.messages], older.more, newer.more, message_id
+            )
+        except ClientError as exc:
+            self.chinwag.report(exc)
+            return
+        finally:
+            view.fetching = False
+        self.refresh_context()
+        self.post_message(self.TurnEnded())
 
     async def reload_newest(self) -> None:
         """Show the newest page again from scratch (after compaction changed the context)."""
@@ -273,8 +319,14 @@ class ChatPane(Part, Vertical):
         self.run_turn(event.text)
 
     @work(exclusive=True, group="run", description="run turn")
-    async def run_turn(self, text: str | None, run_id: str | None = None) -> None:
-        """Send ``text`` (or attach to the running reply when ``text`` is None) and stream it."""
+    async def run_turn(
+        self,
+        text: str | None,
+        run_id: str | None = None,
+        approvals: list[ApprovalAnswer] | None = None,
+    ) -> None:
+        """Send ``text`` (or answers to tool calls waiting for approval, or attach to the running
+        reply when neither is given) and stream the reply."""
         client, agent = self.client, self.chinwag.agent
         if client is None or agent is None:
             return
@@ -283,7 +335,7 @@ class ChatPane(Part, Vertical):
                 conversation = await client.create_conversation(agent.id, first_words(text))
                 self.conversation = conversation
                 self.post_message(self.ConversationNamed(conversation))
-            elif text and not self.conversation.summary:
+            elif text and not self.conversation.summary and not self._is_default():
                 renamed = await client.rename_conversation(self.conversation.id, first_words(text))
                 self.conversation = renamed
                 self.post_message(self.ConversationNamed(renamed))
@@ -304,11 +356,12 @@ class ChatPane(Part, Vertical):
         stop: str | None = None
         error: str | None = None
         try:
-            stream = (
-                client.send(conversation.id, text)
-                if text
-                else client.attach(conversation.id, run_id=run_id)
-            )
+            if text:
+                stream = client.send(conversation.id, text)
+            elif approvals:
+                stream = client.send_approvals(conversation.id, approvals)
+            else:
+                stream = client.attach(conversation.id, run_id=run_id)
             async for chunk in stream:
                 stop = await self._apply_chunk(turn, chunk) or stop
                 if isinstance(chunk, ErrorMessage):
@@ -323,6 +376,13 @@ class ChatPane(Part, Vertical):
             await self._discard(turn)
             self.notify("Nothing is running in this conversation.")
             return
+        except ApprovalPending:
+            await self._discard(turn)
+            if text:
+                self.composer.restore(text)
+            self.notify("A tool call waits for your answer first.", severity="warning")
+            self.open_conversation(conversation)
+            return
         except ClientError as exc:
             error = exc.message
         finally:
@@ -330,6 +390,7 @@ class ChatPane(Part, Vertical):
             self.chinwag.set_activity("")
         await turn.finish(stop, error)
         self.refresh_context()
+        self.post_message(self.TurnEnded())
 
     async def _apply_chunk(self, turn: Turn, chunk: Any) -> str | None:
         """Route one chunk (oterm-style ``match``); returns the stop reason when it is one."""
@@ -347,8 +408,21 @@ class ChatPane(Part, Vertical):
             case ErrorMessage():
                 pass
             case _:
-                await turn.feed(chunk)
+                block = await turn.feed(chunk)
+                if (
+                    isinstance(block, ToolCallBlock)
+                    and block.status == "success"
+                    and getattr(chunk, "message_type", "") == "tool_return_message"
+                    and is_memory_edit(block.tool_name)
+                ):
+                    self.post_message(
+                        self.MemoryEdited(edited_label(block.tool_name, block.entry.text))
+                    )
         return None
+
+    def _is_default(self) -> bool:
+        conversation = self.conversation
+        return conversation is not None and conversation.id == conversation.agent_id
 
     async def _discard(self, turn: Turn) -> None:
         if turn.user_block is not None:

@@ -16,6 +16,7 @@ from textual.widget import Widget
 from textual.widgets import Label
 
 from shared_schema import Agent, Conversation
+from tui.client import default_conversation
 from tui.errors import ClientError
 from tui.parts import Command, Part
 from tui.screens.dialogs import ConfirmDialog, TextDialog
@@ -64,8 +65,12 @@ class ConversationsPane(Part, Vertical):
         if not items and self.chinwag.conversation is not None:
             return  # a first message started a conversation meanwhile; its own reload follows
         select = select or self.chinwag.settings.conversation_id
-        self.conversation_list.set_conversations(items, select=select)
-        if not items:
+        # The agent's default conversation (agent-level messages: other Letta clients, memgpt
+        # agents) is always the first entry.
+        listed = [default_conversation(agent), *items]
+        self.conversation_list.set_conversations(listed, select=select)
+
+        if self.conversation_list.highlighted is None:
             self.post_message(self.Emptied())
 
     def clear(self) -> None:
@@ -104,6 +109,9 @@ class ConversationsPane(Part, Vertical):
         conversation = self.chinwag.conversation
         if conversation is None or self.client is None:
             return
+        if conversation.id == conversation.agent_id:
+            self.notify("The default conversation keeps its name.")
+            return
         dialog = TextDialog(
             "Rename conversation",
             "Summary",
@@ -128,6 +136,9 @@ class ConversationsPane(Part, Vertical):
     def action_delete(self) -> None:
         conversation = self.chinwag.conversation
         if conversation is None or self.client is None:
+            return
+        if conversation.id == conversation.agent_id:
+            self.notify("The default conversation belongs to the agent: it cannot be deleted.")
             return
         name = conversation.summary or "this conversation"
         question = f"Delete “{name}” and all its messages?"

@@ -14,6 +14,7 @@ from textual.widgets import Footer
 from tui.panes.agents import AgentsPane
 from tui.panes.chat import ChatPane
 from tui.panes.conversations import ConversationsPane
+from tui.panes.memory import MemoryPane
 from tui.settings import AppSettings
 from tui.widgets.splitter import Splitter
 from tui.widgets.status import StatusBar
@@ -40,6 +41,10 @@ class MainScreen(Screen):
         ),
         Binding("ctrl+g", "app.do('chat.toggle_compacted')", "History", id="app.toggle_compacted"),
         Binding("ctrl+r", "app.do('connection.refresh')", "Refresh", id="app.refresh", show=False),
+        Binding("ctrl+f", "app.do('search.open')", "Search", id="app.search", priority=True),
+        Binding("f2", "app.do('memory.toggle')", "Memory", id="app.memory"),
+        Binding("f3", "app.do('context.open')", "Context", id="app.context", show=False),
+        Binding("f4", "app.do('fork.fork')", "Fork", id="app.fork", show=False),
     ]
 
     def __init__(self, settings: AppSettings) -> None:
@@ -57,6 +62,9 @@ class MainScreen(Screen):
                 cursor_blink=self.settings.cursor_blink,
                 id="chat",
                 classes="pane",
+            )
+            yield MemoryPane(
+                cursor_blink=self.settings.cursor_blink, id="memory-pane", classes="pane"
             )
         yield StatusBar(show_latency=self.settings.show_latency, id="status")
         yield Footer()

@@ -53,12 +53,16 @@ class ConversationList(OptionList):
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.now = now
         self.conversations: list[Conversation] = []
+        self.waiting: set[str] = set()
 
     def set_conversations(self, items: list[Conversation], select: str | None = None) -> None:
         self.conversations = items
         self.clear_options()
         self.add_options([self._option(c) for c in items])
-        index = next((i for i, c in enumerate(items) if c.id == select), 0 if items else None)
+        # ``select``, else the newest conversation of its own (not the agent's default one).
+        index = next((i for i, c in enumerate(items) if c.id == select), None)
+        if index is None:
+            index = next((i for i, c in enumerate(items) if c.id != c.agent_id), None)
         self.highlighted = index
 
     @property
@@ -72,12 +76,27 @@ class ConversationList(OptionList):
         if (conversation := self.current) is not None:
             self.post_message(self.Chosen(conversation))
 
+    def mark_waiting(self, ids: set[str]) -> None:
+        """Say in their entries which conversations wait for an approval."""
+        if ids == self.waiting:
+            return
+        self.waiting = set(ids)
+        for index, conversation in enumerate(self.conversations):
+            self.replace_option_prompt_at_index(index, self._prompt(conversation))
+
     def _option(self, conversation: Conversation) -> Option:
+        return Option(self._prompt(conversation), id=conversation.id)
+
+    def _prompt(self, conversation: Conversation) -> Text:
         title = conversation.summary or "New conversation"
+        if conversation.id == conversation.agent_id:
+            title = f"★ {title}"  # the agent's default conversation, always first
         text = Text(title, overflow="ellipsis", no_wrap=True)
         stamp = conversation.last_message_at or conversation.updated_at or conversation.created_at
         text.append(f"\n{ago(stamp, self.now())}", style="dim")
-        return Option(text, id=conversation.id)
+        if conversation.id in self.waiting:
+            text.append("  ⏸ waiting for approval", style="bold yellow")
+        return text
 
 
 def ago(stamp: str | None, now: datetime) -> str:

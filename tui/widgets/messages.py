@@ -176,11 +176,41 @@ class LiveBlock(MessageBlock):
 
 
 def block_for(entry: Entry) -> MessageBlock:
+    from tui.widgets.tools import ApprovalBlock, ToolCallBlock  # they build on FoldedBlock
+
     if entry.kind in ("user", "assistant"):
         return ChatBlock(entry)
     if entry.kind == "summary":
         return SummaryBlock(entry)
+    if entry.kind == "tool_call":
+        return ToolCallBlock(entry)
+    if entry.kind == "approval":
+        return ApprovalBlock(entry)
     return FoldedBlock(entry)
+
+
+def blocks_for(messages: list[BaseModel]) -> list[MessageBlock]:
+    """Blocks of a listed page: a tool's return (or a person's answer to an approval) joins the
+    block of its call when both are in the page."""
+    from tui.widgets.tools import ApprovalBlock, ToolCallBlock
+
+    blocks: list[MessageBlock] = []
+    calls: dict[str, ToolCallBlock] = {}
+    for message in messages:
+        entry = entry_of(message)
+        call = calls.get(entry.call_id) if entry.call_id else None
+        if entry.kind == "tool_return" and call is not None:
+            call.set_return(entry.text, entry.failed)
+            continue
+        if entry.kind == "approval_response" and isinstance(call, ApprovalBlock):
+            call.answer = entry.text
+            call.collapsed = True
+            continue
+        block = block_for(entry)
+        if isinstance(block, ToolCallBlock) and entry.call_id:
+            calls[entry.call_id] = block
+        blocks.append(block)
+    return blocks
 
 
 @dataclass
@@ -190,36 +220,62 @@ class _Part:
 
 
 class Turn:
-    """The blocks of one reply as it streams in, keyed by message id (chunks share an id)."""
+    """The blocks of one reply as it streams in, keyed by ``(message id, kind)``: every part of
+    one model step may share an id (Letta), and the chunks of one part share it too."""
 
     def __init__(self, view: MessageList, user_block: MessageBlock | None) -> None:
         self.view = view
         self.user_block = user_block
-        self.parts: dict[str, _Part] = {}
+        self.parts: dict[tuple[str, str], _Part] = {}
+        self.calls: dict[str, MessageBlock] = {}  # tool_call_id -> its ToolCallBlock
         self.note: Static | None = None
         self.last_id: str | None = None
 
-    async def feed(self, chunk: BaseModel) -> None:
-        """Add one streamed chunk: a new block for a new id, else append its fragment."""
+    async def feed(self, chunk: BaseModel) -> MessageBlock | None:
+        """Add one streamed chunk: a new block for a new part, else append its fragment.
+
+        Returns the block it changed; a tool's return completes its call's block."""
+        from tui.widgets.tools import ApprovalBlock, ToolCallBlock
+
         entry = entry_of(chunk)
-        if entry.kind not in ("assistant", "reasoning", "tool_call", "tool_return"):
-            return
-        key = entry.id or f"{entry.kind}-{len(self.parts)}"
+        kinds = ("assistant", "reasoning", "tool_call", "tool_return", "approval")
+        if entry.kind not in kinds:
+            return None
+        call = self.calls.get(entry.call_id) if entry.call_id else None
+        if entry.kind == "tool_return" and isinstance(call, ToolCallBlock):
+            call.set_return(entry.text, entry.failed)
+            return call
+        key = (entry.id or f"{entry.kind}-{len(self.parts)}", entry.kind)
         self.last_id = entry.id or self.last_id
         part = self.parts.get(key)
         if part is None:
             block: MessageBlock
             if entry.kind == "assistant":
                 block = LiveBlock(Entry(id=entry.id, kind="assistant", text="", date=entry.date))
+            elif entry.kind == "tool_call":
+                block = ToolCallBlock(Entry(**{**entry.__dict__, "text": ""}), status="running")
+            elif entry.kind == "approval":
+                block = ApprovalBlock(Entry(**{**entry.__dict__, "text": ""}))
             else:
                 block = FoldedBlock(Entry(**{**entry.__dict__, "text": ""}))
             part = self.parts[key] = _Part(block)
             await self.view.mount_live(block)
-        if isinstance(part.block, LiveBlock):
-            await part.block.write(entry.text)
-        elif isinstance(part.block, FoldedBlock):
+            if isinstance(block, ApprovalBlock):
+                block.focus()
+        block = part.block
+        if isinstance(block, ToolCallBlock):
+            block.entry.title = block.entry.title or entry.title
+            if entry.call_id and not block.entry.call_id:
+                block.entry.call_id = entry.call_id
+            if block.entry.call_id:
+                self.calls[block.entry.call_id] = block
+            block.add_arguments(entry.text)
+        elif isinstance(block, LiveBlock):
+            await block.write(entry.text)
+        elif isinstance(block, FoldedBlock):
             part.text = entry.text if entry.kind == "tool_return" else part.text + entry.text
-            part.block.set_text(part.text)
+            block.set_text(part.text)
+        return block
 
     async def restart(self) -> None:
         """Forget what was shown: the server is replaying the run from its start."""
@@ -237,6 +293,8 @@ class Turn:
         for part in self.parts.values():
             if isinstance(part.block, LiveBlock):
                 await part.block.finish(note)
+            elif hasattr(part.block, "settle"):
+                part.block.settle()
         if error:
             await self.view.mount_live(Static(f"⚠ {error}", classes="turn-error"))
         if note and self.user_block is not None:
@@ -296,10 +354,28 @@ class MessageList(VerticalScroll):
         """Replace the window with the newest page and stick to the bottom."""
         await self.remove_children()
         self.has_older, self.has_newer = has_older, False
-        await self.mount_all([block_for(entry_of(m)) for m in messages])
+        await self.mount_all(blocks_for(messages))
         if self.blocks:
             await self._laid_out(self.blocks[-1])
         self.anchor()
+
+    async def show_around(
+        self, messages: list[BaseModel], has_older: bool, has_newer: bool, mark: str
+    ) -> None:
+        """Replace the window with ``messages`` and bring the one with id ``mark`` into view,
+        marked (a search hit); the view does not follow the bottom."""
+        await self.remove_children()
+        self.has_older, self.has_newer = has_older, has_newer
+        self.anchor(False)
+        blocks = blocks_for(messages)
+        await self.mount_all(blocks)
+        target = next((b for b in blocks if b.entry.id == mark), None)
+        if target is None:
+            return
+        target.add_class("marked")
+        await self._laid_out(target)
+        self.scroll_to_widget(target, animate=False, center=True, immediate=True)
+        target.focus(scroll_visible=False)
 
     def check_edges(self) -> None:
         """Ask for more if the view rests on an edge with more beyond it (after each load, and
@@ -314,7 +390,7 @@ class MessageList(VerticalScroll):
     async def prepend(self, messages: list[BaseModel], has_older: bool) -> None:
         """Add an older page above, keep the reader's view still, prune the newest side."""
         self.has_older = has_older
-        blocks = [block_for(entry_of(m)) for m in messages]
+        blocks = blocks_for(messages)
         first = self.blocks[0] if self.blocks else None
         if not blocks or first is None:
             await self.mount_all(blocks)
@@ -338,7 +414,7 @@ class MessageList(VerticalScroll):
     async def append_page(self, messages: list[BaseModel], has_newer: bool) -> None:
         """Add a newer page below (after pruning), prune the oldest side, keep the view still."""
         self.has_newer = has_newer
-        blocks = [block_for(entry_of(m)) for m in messages]
+        blocks = blocks_for(messages)
         last = self.blocks[-1] if self.blocks else None
         await self.mount_all(blocks)
         if last is not None:

@@ -17,6 +17,7 @@ class StatusBar(Static):
     model: reactive[str] = reactive("")
     context: reactive[str] = reactive("")
     activity: reactive[str] = reactive("")
+    waiting: reactive[str] = reactive("")
 
     def __init__(self, *, show_latency: bool = True, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
@@ -36,6 +37,8 @@ class StatusBar(Static):
             text.append(f"  model {self.model}")
         if self.context:
             text.append(f"  context {self.context}")
+        if self.waiting:
+            text.append(f"  {self.waiting}", style="bold yellow")
         if self.activity:
             text.append(f"  {self.activity}", style="italic")
         return text

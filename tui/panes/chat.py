@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 
 from textual import on, work
 from textual.containers import Vertical
+from textual.css.query import NoMatches
 from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import Markdown, Static
@@ -207,7 +208,10 @@ class ChatPane(Part, Vertical):
     async def refresh_context(self) -> None:
         """Update the status bar's context figures from the server's view of the conversation."""
         conversation, client = self.conversation, self.client
-        status = self.chinwag.status
+        try:
+            status = self.chinwag.status
+        except NoMatches:  # the app is closing: the status bar goes before the panes
+            return
         if conversation is None or client is None:
             status.context = ""
             return

@@ -50,6 +50,17 @@ class Compaction:
         }
 
 
+def effective_settings(
+    agent_default: dict[str, Any] | None, requested: CompactionSettings | None = None
+) -> CompactionSettings:
+    """The agent's default settings (set by PATCH) with what a request sets on top, as Letta
+    merges them."""
+    merged = dict(agent_default or {})
+    if requested is not None:
+        merged.update(requested.model_dump(exclude_unset=True))
+    return CompactionSettings.model_validate(merged)
+
+
 def _starts_turn(row: sqlite3.Row) -> bool:
     return row["message_type"] in TURN_STARTS
 

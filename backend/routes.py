@@ -229,6 +229,15 @@ ENDPOINTS: list[Endpoint] = [
         body=CompactRequest,
         response=CompactResponse,
     ),
+    *[
+        Endpoint(
+            "GET",
+            f"/v1/agents/{{agent_id}}/{what}",
+            agents.none_of_these,
+            f"The agent's {what}: always none here (Letta Code asks at start-up)",
+        )
+        for what in ("secrets", "mcp-servers", "repositories")
+    ],
     Endpoint(
         "GET",
         "/v1/agents/{agent_id}/context",

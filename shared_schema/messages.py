@@ -261,6 +261,11 @@ class SendRequest(BaseModel):
     include_pings: bool = True
     max_steps: int = Field(default=10, ge=1, le=100)
     client_tools: list[ClientTool] | None = None
+    # Letta fields this server cannot honour: refused when they would change behaviour.
+    override_model: str | None = None
+    override_system: str | None = None
+    use_assistant_message: bool | None = None
+    callback_url: str | None = None
 
     @model_validator(mode="after")
     def _needs_input(self) -> "SendRequest":

@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class _Request(BaseModel):
@@ -95,6 +95,13 @@ class AgentCreate(_Request):
     tool_ids: list[str] | None = None
     include_base_tools: bool = True
     enable_sleeptime: bool | None = None
+    compaction_settings: "CompactionSettings | None" = None
+    # Letta fields this server cannot honour: refused when they would change behaviour.
+    tool_rules: list[Any] | None = None
+    initial_message_sequence: list[Any] | None = None
+    message_buffer_autoclear: bool | None = None
+    source_ids: list[str] | None = None
+    folder_ids: list[str] | None = None
 
 
 class AgentUpdate(_Request):
@@ -103,6 +110,7 @@ class AgentUpdate(_Request):
     system: str | None = None
     tags: list[str] | None = None
     description: str | None = Field(default=None, max_length=10000)
+    compaction_settings: "CompactionSettings | None" = None
 
 
 class BlockUpdate(_Request):
@@ -150,11 +158,23 @@ class StreamRequest(_Request):
 
 
 class CompactionSettings(_Request):
-    mode: Literal["sliding_window", "all"] = "sliding_window"
+    """How to compact. Letta's ``self_compact_*`` modes (the agent's own model writes the
+    summary) are what this server always does, so they are read as ``all``/``sliding_window``;
+    a ``model`` that names no configured model (Letta Code sends ``letta/auto``) means the
+    conversation's own model."""
+
+    mode: Literal["sliding_window", "all", "self_compact_all", "self_compact_sliding_window"] = (
+        "sliding_window"
+    )
     sliding_window_percentage: float = Field(default=0.3, gt=0, lt=1)
     prompt: str | None = None
     model: str | None = None
     clip_chars: int | None = Field(default=None, ge=100)
+
+    @field_validator("mode", mode="after")
+    @classmethod
+    def _plain_mode(cls, mode: str) -> str:
+        return mode.removeprefix("self_compact_")
 
 
 class CompactRequest(_Request):

@@ -5,7 +5,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from backend.api import addressing
+from backend.api import addressing, unsupported
 from backend.api.common import parse_body, query_int, query_order, query_str, respond
 from backend.errors import InvalidArgument
 from backend.llm import ProviderRegistry, UnknownProviderError
@@ -76,6 +76,7 @@ async def create_agent(request: Request) -> JSONResponse:
         raise InvalidArgument(
             "enable_sleeptime is not supported: this server has no sleep-time agents."
         )
+    unsupported.refuse(body, unsupported.AGENT_CREATE)
     model = body.model or svc.registry.default_handle()
     resolve_handle(svc.registry, model)
     names = list(body.tools or [])
@@ -93,6 +94,9 @@ async def create_agent(request: Request) -> JSONResponse:
         description=body.description,
         tool_ids=tool_ids,
     )
+    if body.compaction_settings is not None:
+        settings = body.compaction_settings.model_dump(exclude_unset=True)
+        agent = await svc.store.agents.update(agent["id"], {"compaction_settings": settings})
     return respond(agent_to_wire(svc.registry, agent))
 
 
@@ -141,6 +145,13 @@ async def update_block(request: Request) -> JSONResponse:
         agent_id, request.path_params["label"], body.model_dump(exclude_none=True)
     )
     return respond(block)
+
+
+async def none_of_these(request: Request) -> JSONResponse:
+    """An agent's secrets, MCP servers or repositories (Letta Code asks at start-up): this
+    server has none of them, which is an empty list, not a 404."""
+    await services(request).store.agents.get(request.path_params["agent_id"])
+    return respond([])
 
 
 async def reset_messages(request: Request) -> JSONResponse:

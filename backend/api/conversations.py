@@ -17,7 +17,12 @@ from backend.errors import ValidationFailed
 from backend.services import services
 from shared_schema import ConversationCreate, ConversationUpdate
 
-ORDER_BY = ("created_at", "last_message_at")
+# Letta's ``last_run_completion`` is when a run last stored its reply: the last message here.
+ORDER_BY = {
+    "created_at": "created_at",
+    "last_message_at": "last_message_at",
+    "last_run_completion": "last_message_at",
+}
 LISTED_TYPES = frozenset(
     {
         "system_message",
@@ -52,8 +57,7 @@ async def list_conversations(request: Request) -> JSONResponse:
     order_by = request.query_params.get("order_by") or "created_at"
     if order_by not in ORDER_BY:
         raise ValidationFailed(
-            f"Query parameter 'order_by' must be 'created_at' or 'last_message_at', "
-            f"not {order_by!r}."
+            f"Query parameter 'order_by' must be one of {', '.join(ORDER_BY)}, not {order_by!r}."
         )
     conversations = await svc.store.conversations.page(
         agent_id,
@@ -61,7 +65,7 @@ async def list_conversations(request: Request) -> JSONResponse:
         order=query_order(request, "desc"),
         after=query_str(request, "after"),
         before=query_str(request, "before"),
-        order_by=order_by,  # type: ignore[arg-type]
+        order_by=ORDER_BY[order_by],  # type: ignore[arg-type]
     )
     return respond(conversations)
 

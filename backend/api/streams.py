@@ -7,7 +7,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
-from backend.api import addressing
+from backend.api import addressing, unsupported
 from backend.api.common import (
     parse_body,
     query_bool,
@@ -16,6 +16,7 @@ from backend.api.common import (
     query_str,
     respond,
 )
+from backend.compaction import effective_settings
 from backend.errors import InvalidArgument
 from backend.runs.manager import SendOptions
 from backend.services import services
@@ -109,6 +110,7 @@ async def _send(request: Request, *, streaming: bool | None) -> Response:
     the body's field with its own default)."""
     svc = services(request)
     body = await parse_body(request, SendRequest)
+    unsupported.refuse(body, unsupported.SEND)
     conversation_id = await addressing.conversation_id(request, body.agent_id)
     await svc.store.conversations.row(conversation_id)
     if streaming is None or (streaming is False and "streaming" in body.model_fields_set):
@@ -194,6 +196,8 @@ async def compact_conversation(request: Request) -> JSONResponse:
     svc = services(request)
     body = await parse_body(request, CompactRequest, optional=True)
     conversation_id = await addressing.conversation_id(request, body.agent_id)
-    await svc.store.conversations.row(conversation_id)
-    result = await svc.runs.compact(conversation_id, body.compaction_settings)
+    conversation = await svc.store.conversations.row(conversation_id)
+    agent = await svc.store.agents.get(conversation["agent_id"])
+    settings = effective_settings(agent.get("compaction_settings"), body.compaction_settings)
+    result = await svc.runs.compact(conversation_id, settings)
     return respond(result.to_wire())

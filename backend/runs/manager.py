@@ -324,7 +324,12 @@ class RunManager:
                 checkpoint=lambda messages: asyncio.shield(checkpoint(messages)),
                 stream_tokens=options.stream_tokens,
                 max_steps=options.max_steps,
-                make_room=self._make_room(run, model, toolbox.offered()),
+                make_room=self._make_room(
+                    run,
+                    model,
+                    toolbox.offered(),
+                    compaction.effective_settings(agent.get("compaction_settings")),
+                ),
                 resolutions=run.resolutions,
             )
             outcome = await turn.execute()
@@ -428,11 +433,21 @@ class RunManager:
 
     # --- compaction ----------------------------------------------------------------------
 
+    def _summarizer(self, requested: str | None, own: str) -> ResolvedModel:
+        """The model named for a compaction, or the conversation's own when the name is no
+        configured model (Letta Code asks for ``letta/auto``)."""
+        if requested:
+            try:
+                return self.registry.ensure_configured(requested)
+            except (LLMNotConfiguredError, UnknownProviderError):
+                log.info("compaction model %r is not configured; using %s", requested, own)
+        return self._model(own)
+
     async def compact(self, conversation_id: str, settings: CompactionSettings) -> Compaction:
         """Compact on request: under the conversation's lock, recorded as a short run."""
         conversation = await self.store.conversations.row(conversation_id)
         agent = await self.store.agents.get(conversation["agent_id"])
-        model = self._model(settings.model or agent["model"])
+        model = self._summarizer(settings.model, agent["model"])
         run_id = new_id("run")
         async with self.store.db.transaction() as tx:
             await self.leases.acquire(tx, conversation_id, run_id)
@@ -478,7 +493,11 @@ class RunManager:
             await self.leases.release_in(tx, conversation_id, holder)
 
     def _make_room(
-        self, run: ActiveRun, model: ResolvedModel, tools: list[dict[str, Any]]
+        self,
+        run: ActiveRun,
+        model: ResolvedModel,
+        tools: list[dict[str, Any]],
+        settings: CompactionSettings,
     ) -> MakeRoom:
         """Automatic compaction for a turn whose context does not fit (the run holds the lock)."""
 
@@ -490,7 +509,7 @@ class RunManager:
                     break
                 try:
                     result = await compaction.compact(
-                        self.store, run.conversation_id, model, CompactionSettings()
+                        self.store, run.conversation_id, model, settings
                     )
                 except NothingToCompact:
                     break

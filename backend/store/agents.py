@@ -102,6 +102,9 @@ class AgentStore:
                 "agent_type": r["agent_type"],
                 "tags": json.loads(r["tags"]),
                 "description": r["description"],
+                "compaction_settings": (
+                    json.loads(r["compaction_settings"]) if r["compaction_settings"] else None
+                ),
                 "blocks": by_agent[r["id"]],
                 "tools": tools[r["id"]],
                 "created_at": r["created_at"],
@@ -146,7 +149,9 @@ class AgentStore:
         return await self._with_blocks(rows)
 
     async def update(self, agent_id: str, changes: dict[str, Any]) -> dict[str, Any]:
-        columns = {k: (dumps(v) if k == "tags" else v) for k, v in changes.items()}
+        columns = {
+            k: (dumps(v) if k in ("tags", "compaction_settings") else v) for k, v in changes.items()
+        }
         async with self.db.transaction() as tx:
             sets = ", ".join(f"{k} = ?" for k in columns)
             cur = await tx.execute(

@@ -9,11 +9,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import uvicorn
+from starlette.applications import Starlette
 
 from backend import __version__
 from backend.app import create_app
 from backend.llm import ProviderConfigError
+from backend.serving import Server, build_config
 from backend.settings import Settings, default_db_path, load_config
 from backend.store.db import Database, StoreOpenError
 
@@ -32,6 +33,12 @@ async def _check_database(path: Path) -> None:
     db = Database(path)
     await db.open()
     await db.close()
+
+
+async def _stop_runs(app: Starlette) -> None:
+    services = getattr(app.state, "services", None)
+    if services is not None:
+        await services.runs.stop()
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -63,6 +70,20 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         metavar="ORIGIN",
         help="let web pages from this origin (e.g. http://localhost:5173) call the server; "
         "repeatable",
+    )
+    parser.add_argument(
+        "--header-timeout",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="close a connection whose request head takes longer (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--body-timeout",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="close a connection whose request body takes longer (default: %(default)s)",
     )
     parser.add_argument("--log-level", default="info")
     parser.add_argument(
@@ -114,7 +135,13 @@ def main(argv: list[str] | None = None) -> None:
         f"(database {settings.db_path})",
         flush=True,
     )
-    uvicorn.run(app, **uvicorn_options(args))
+    config = build_config(
+        app,
+        header_timeout=args.header_timeout,
+        body_timeout=args.body_timeout,
+        **uvicorn_options(args),
+    )
+    Server(config, before_shutdown=lambda: _stop_runs(app)).run()
 
 
 if __name__ == "__main__":

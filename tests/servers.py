@@ -7,6 +7,7 @@ own event loop and thread and never waits on the test's.
 
 import asyncio
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -100,13 +101,26 @@ class ServerProcess:
     """``python -m backend serve`` as a child process, as a user would run it."""
 
     def __init__(
-        self, db: Path, config: Path, *args: str, log: Path | None = None, timeout: float = 20
+        self,
+        db: Path,
+        config: Path,
+        *args: str,
+        log: Path | None = None,
+        timeout: float = 20,
+        open_files: int | None = None,
     ) -> None:
+        """``args`` go to ``serve``; ``log`` keeps its output; ``open_files`` lowers its limit
+        of open file descriptors (as ``ulimit -n`` would)."""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "CHINWAG_CONFIG": str(config)}
         env.pop("OPENAI_API_KEY", None)
         output = log.open("ab") if log else subprocess.DEVNULL
+
+        def limit_files() -> None:
+            if open_files is not None:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (open_files, open_files))
+
         self.process = subprocess.Popen(
             [
                 sys.executable,
@@ -124,9 +138,10 @@ class ServerProcess:
             env=env,
             stdout=output,
             stderr=subprocess.STDOUT if log else subprocess.DEVNULL,
+            preexec_fn=limit_files,
         )
         if log:
-            output.close()
+            output.close()  # type: ignore[union-attr]  # the child has its own copy
         wait_for(self._healthy, timeout=timeout)
 
     def _healthy(self) -> bool:

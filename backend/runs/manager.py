@@ -38,6 +38,7 @@ from backend.errors import (
     NotFound,
     NothingToCompact,
     OtidConflict,
+    ShuttingDown,
 )
 from backend.llm import (
     LLMError,
@@ -113,6 +114,7 @@ class RunManager:
         self.leases = LockLeases(store.db, settings.lock_lease_seconds)
         self.active: dict[str, ActiveRun] = {}
         self._sweeper: asyncio.Task[None] | None = None
+        self.stopping = False
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -122,14 +124,20 @@ class RunManager:
             log.warning("marked %d run(s) of a stopped server as failed", failed)
         self._sweeper = asyncio.create_task(self._sweep())
 
-    async def shut_down(self) -> None:
-        if self._sweeper:
-            self._sweeper.cancel()
+    async def stop(self, timeout: float = 10.0) -> None:
+        """The server is stopping: refuse new runs, and cancel the running ones so that each
+        stream ends with ``stop_reason`` and ``[DONE]`` and each partial reply is stored."""
+        self.stopping = True
         tasks = [run.task for run in self.active.values() if run.task]
         for task in tasks:
             task.cancel()
         if tasks:
-            await asyncio.wait(tasks, timeout=10)
+            await asyncio.wait(tasks, timeout=timeout)
+
+    async def shut_down(self) -> None:
+        if self._sweeper:
+            self._sweeper.cancel()
+        await self.stop()
 
     async def _sweep(self) -> None:
         """Fail runs whose holder died (any process) and forget old chunk logs."""
@@ -243,6 +251,8 @@ class RunManager:
         400 for an answer that does not match the waiting calls. ``answers`` (approvals,
         denials, client tool results) resume the turn that stopped for them.
         """
+        if self.stopping:
+            raise ShuttingDown("The server is shutting down; send this again once it is back.")
         prepared = await self._prepare(conversation_id, inputs)
         run_id = new_id("run")
         for message in prepared.inputs:

@@ -7,6 +7,7 @@ routes) is special, and that is resolved by the routes.
 
 import json
 import sqlite3
+from collections import OrderedDict
 from typing import Any, Literal
 
 from backend.errors import InvalidArgument, NotFound
@@ -34,14 +35,21 @@ _EMPTY_IDS_TAIL = "[]}"
 # In ``ord`` order: the subquery scans the in-context index in that order, and the aggregate
 # takes its rows as they come.
 _IN_CONTEXT_IDS = (
-    "SELECT json_group_array(id) FROM (SELECT id FROM messages"
+    "SELECT json_group_array(id) FROM (SELECT id FROM messages INDEXED BY messages_context_ids"
     " WHERE conversation_id = ? AND in_context = 1 ORDER BY ord)"
 )
+
+
+# GET conversation answers of long contexts kept (by conversation, with the database's
+# data_version they were read at): about 47 characters per in-context message.
+LONG_BODY_CHARS = 100_000
+LONG_BODIES_KEPT = 4
 
 
 class ConversationStore:
     def __init__(self, db: Database) -> None:
         self.db = db
+        self._long: OrderedDict[str, tuple[int, JsonText]] = OrderedDict()
 
     async def create(self, agent_id: str, summary: str | None) -> dict[str, Any]:
         conversation_id = new_id("conv")
@@ -66,8 +74,14 @@ class ConversationStore:
     async def get(self, conversation_id: str) -> JsonText:
         """The conversation with the ids of its in-context messages, in order, as API JSON.
 
-        SQLite writes the id list's JSON, so a long context costs about what its ids weigh.
+        SQLite writes the id list's JSON from an index, and a long one is kept until the
+        database changes: asked again meanwhile, it costs about what its ids weigh to send.
         """
+        version = self.db.data_version()  # before reading: a change after it makes it stale
+        cached = self._long.get(conversation_id)
+        if cached is not None and cached[0] == version:
+            self._long.move_to_end(conversation_id)
+            return cached[1]
 
         def read(conn: sqlite3.Connection) -> JsonText:
             conn.execute("BEGIN")  # the row and the ids from one snapshot
@@ -83,7 +97,12 @@ class ConversationStore:
             head = json.dumps(_conversation(row, []), ensure_ascii=False)
             return JsonText(head[: -len(_EMPTY_IDS_TAIL)] + ids + "}")
 
-        return await self.db.read(read)
+        body = await self.db.read(read)
+        if len(body) >= LONG_BODY_CHARS:
+            self._long[conversation_id] = (version, body)
+            while len(self._long) > LONG_BODIES_KEPT:
+                self._long.popitem(last=False)
+        return body
 
     async def default_for(self, agent_id: str) -> str:
         """The id of the agent's default conversation, made now if it has none yet."""

@@ -266,6 +266,13 @@ class Database:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._readers, lambda: fn(self._thread_reader()))
 
+    def data_version(self) -> int:
+        """A number that changes whenever any connection but this one's readers (this process's
+        writer, another process) has committed a change since it was last read: what is cached
+        from an earlier value of it may be stale."""
+        assert self._inline is not None, "database is not open"
+        return self._inline.execute("PRAGMA data_version").fetchone()[0]
+
     async def fetchone(self, sql: str, params: tuple[Any, ...] = ()) -> sqlite3.Row | None:
         """The first row of ``sql``: for lookups by key, read on the loop."""
         return await self.read(lambda conn: conn.execute(sql, params).fetchone(), rows=1)

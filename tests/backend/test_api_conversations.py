@@ -95,3 +95,23 @@ def test_foreign_cursor_is_400(server: ServerThread, http: httpx.Client) -> None
     assert response.json()["code"] == "INVALID_ARGUMENT"
     limit = http.get(f"/v1/conversations/{a['id']}/messages", params={"limit": 1001})
     assert limit.status_code == 422
+
+
+def test_a_long_id_list_follows_every_change(server: ServerThread, http: httpx.Client) -> None:
+    """A long context's answer is kept between requests, but never outlives a change: one made
+    through the API (a compaction), or straight in the file by another connection."""
+    agent = make_agent(http)
+    conversation = make_conversation(http, agent["id"])
+    path = f"/v1/conversations/{conversation['id']}"
+    ids = seed_history(server.settings.db_path, conversation["id"], 3000)
+    first = http.get(path).json()
+    assert first["in_context_message_ids"] == ids
+    assert http.get(path).json() == first
+
+    response = http.post(f"{path}/compact", json={"compaction_settings": {"mode": "all"}})
+    assert response.status_code == 200, response.text
+    after = http.get(path).json()["in_context_message_ids"]
+    assert len(after) == 1 and after[0] not in ids
+
+    more = seed_history(server.settings.db_path, conversation["id"], 2500)
+    assert http.get(path).json()["in_context_message_ids"] == after + more

@@ -118,6 +118,12 @@ class ApprovalRequestMessage(_Message):
     tool_call: ToolCall | None = None
     tool_calls: list[ToolCall] | None = None
 
+    @field_validator("tool_calls", mode="before")
+    @classmethod
+    def _one_fragment(cls, value: Any) -> Any:
+        """Letta streams each fragment of the call as a single object, not a list."""
+        return [value] if isinstance(value, dict) else value
+
 
 class ApprovalResponseMessage(_Message):
     message_type: Literal["approval_response_message"] = "approval_response_message"

@@ -181,6 +181,36 @@ async def test_stream_parses_chunks_and_error_events() -> None:
     assert chunks[-1].message == "boom"
 
 
+async def test_letta_streams_an_approval_request_in_fragments() -> None:
+    """Letta sends each fragment of the call as ``tool_calls: {…}``, an object, not a list."""
+
+    def fragment(seq: int, name: str | None, arguments: str | None) -> dict:
+        call = {"name": name, "arguments": arguments, "tool_call_id": "call_1"}
+        return {
+            "message_type": "approval_request_message",
+            "id": "message-1",
+            "seq_id": seq,
+            "tool_call": call,
+            "tool_calls": call,
+        }
+
+    frames = [
+        fragment(1, "memory_insert", None),
+        fragment(2, None, '{"label": "human"}'),
+        {"message_type": "stop_reason", "stop_reason": "requires_approval"},
+    ]
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        headers = {"content-type": "text/event-stream"}
+        return httpx.Response(200, headers=headers, content=b"".join(sse(frames)))
+
+    api = ChinwagClient("http://x.test", transport=httpx.MockTransport(handler))
+    chunks = [c async for c in api.send("conv-1", "hi")]
+    await api.aclose()
+    assert [c.tool_calls[0].arguments for c in chunks[:2]] == [None, '{"label": "human"}']
+    assert chunks[0].tool_calls[0].name == "memory_insert"
+
+
 class DroppingTransport(httpx.AsyncBaseTransport):
     """Cuts the first stream after ``cut`` frames; later requests go to ``handler``."""
 

@@ -57,6 +57,24 @@ NEW_AGENT_NAME = "assistant"
 _SKIPPED_PARTS = {"ping"}
 
 
+def _calls_of(chunk: Any) -> list[Any]:
+    """The tool calls a message carries: ``tool_calls`` (a list, or one streamed fragment as
+    Letta sends it) when present, else ``tool_call``. Letta repeats the fragment in both."""
+    calls = getattr(chunk, "tool_calls", None)
+    if isinstance(calls, dict):
+        return [calls]
+    if calls:
+        return list(calls)
+    call = getattr(chunk, "tool_call", None)
+    return [call] if call is not None else []
+
+
+def _waits_for_approval(detail: str) -> bool:
+    """Whether a refusal says a tool call waits for approval (chinwag's and Letta's wording)."""
+    lowered = detail.lower()
+    return "waiting for approval" in lowered or "approval_pending" in lowered
+
+
 class AskError(Exception):
     """Ends the command with a one-line message on stderr and an exit status."""
 
@@ -261,10 +279,7 @@ class TurnPrinter:
     def _call(self, chunk: Any) -> None:
         """Assemble a tool call streamed in fragments (name first, then argument pieces)."""
         calls = self._calls.setdefault(chunk.id, {})
-        fragments = getattr(chunk, "tool_calls", None) or [getattr(chunk, "tool_call", None)]
-        for raw in fragments:
-            if raw is None:
-                continue
+        for raw in _calls_of(chunk):
             data = raw if isinstance(raw, dict) else raw.model_dump()
             call_id = data.get("tool_call_id")
             key = call_id or (next(reversed(calls)) if calls else "0")
@@ -336,7 +351,7 @@ class Ask:
                 printer.part(chunk)
         except ApiError as exc:
             if exc.status == 409 and (
-                exc.code == "APPROVAL_PENDING" or "approval" in exc.detail.lower()
+                exc.code == "APPROVAL_PENDING" or _waits_for_approval(exc.detail)
             ):
                 calls = await self._pending(agent, conversation)
                 hint = self._approval_hint(agent, conversation, calls)
@@ -350,9 +365,12 @@ class Ask:
             ) from exc
         finally:
             printer.finish()
-        return self._judge(printer.outcome, agent, conversation)
+        return await self._judge(printer.outcome, agent, conversation)
 
-    def _judge(self, outcome: Outcome, agent: Agent, conversation: str) -> int:
+    async def _judge(self, outcome: Outcome, agent: Agent, conversation: str) -> int:
+        if outcome.error and _waits_for_approval(outcome.error):  # Letta says so in the stream
+            calls = await self._pending(agent, conversation)
+            raise AskError(self._approval_hint(agent, conversation, calls), EXIT_APPROVAL)
         if outcome.error:
             raise AskError(f"The turn failed: {outcome.error}")
         if outcome.stop_reason == "end_turn":
@@ -460,27 +478,35 @@ class Ask:
     # -- approvals -------------------------------------------------------------------------
 
     async def _pending(self, agent: Agent, conversation: str) -> list[_Call]:
-        """The tool calls that wait for approval: those of the newest approval request."""
+        """The tool calls that wait for approval, from the newest messages.
+
+        A call waits when an approval request carries it and no tool return or approval
+        response names it yet. Order within the page is not relied on: Letta lists an agent's
+        newest messages oldest first even when asked for ``desc``.
+        """
         address = agent.id if conversation == DEFAULT else conversation
-        page = await self.client.newest_page(address, limit=10)
-        for message in reversed(page.messages):
+        page = await self.client.newest_page(address, limit=20)
+        requested: list[_Call] = []
+        answered: set[str] = set()
+        for message in page.messages:
             kind = getattr(message, "message_type", "")
-            if kind in ("approval_request_message",):
-                raw = getattr(message, "tool_calls", None) or [getattr(message, "tool_call", None)]
-                calls = []
-                for item in raw:
-                    data = item if isinstance(item, dict) else (item.model_dump() if item else {})
-                    calls.append(
-                        _Call(
-                            data.get("name") or "",
-                            data.get("arguments") or "",
-                            data.get("tool_call_id"),
-                        )
-                    )
-                return [c for c in calls if c.tool_call_id]
-            if kind in ("user_message", "assistant_message", "approval_response_message"):
-                break
-        raise AskError("Nothing in this conversation waits for approval.")
+            if kind == "approval_request_message":
+                for item in _calls_of(message):
+                    data = item if isinstance(item, dict) else item.model_dump()
+                    name, args = data.get("name") or "", data.get("arguments") or ""
+                    requested.append(_Call(name, args, data.get("tool_call_id")))
+            elif kind == "tool_return_message":
+                answered.add(str(getattr(message, "tool_call_id", "")))
+            elif kind == "approval_response_message":
+                for item in getattr(message, "approvals", None) or []:
+                    if isinstance(item, dict):
+                        answered.add(str(item.get("tool_call_id")))
+                answered.add(str(getattr(message, "approval_request_id", "")))
+        pending = {c.tool_call_id: c for c in requested if c.tool_call_id not in answered}
+        pending.pop(None, None)
+        if not pending:
+            raise AskError("Nothing in this conversation waits for approval.")
+        return list(pending.values())
 
     def _approval_hint(self, agent: Agent, conversation: str, calls: list[_Call]) -> str:
         shown = "; ".join(c.show() for c in calls) or "a tool call"

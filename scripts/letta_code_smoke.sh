@@ -173,7 +173,7 @@ EOF
 
 "$PY" "$ROOT/scripts/letta_code_model.py" "$MODEL_PORT" 2>"$WORK/model.log" &
 PIDS+=($!)
-(cd "$ROOT" && CHINWAG_CONFIG="$WORK/config.toml" exec "$PY" -m backend serve \
+(cd "$ROOT" && CHINWAG_CONFIG="$WORK/config.toml" CHINWAG_ACCESS_LOG=1 exec "$PY" -m backend serve \
   --port "$SERVER_PORT" --db "$WORK/smoke.db") >"$WORK/server.log" 2>&1 &
 PIDS+=($!)
 "$PY" "$ROOT/scripts/cut_proxy.py" "$PROXY_PORT" "$SERVER_PORT" 1500 2>"$WORK/proxy.log" &

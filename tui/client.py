@@ -532,35 +532,6 @@ class ChinwagClient:
         async for chunk in self._follow(conversation_id, path, {**body, **_owner(conversation_id)}):
             yield chunk
 
-    async def answer_approval(
-        self,
-        conversation_id: str,
-        tool_call_ids: list[str],
-        *,
-        approve: bool,
-        reason: str | None = None,
-    ) -> AsyncIterator[Any]:
-        """Approve or deny the tool calls a run waits for; yield the continued turn's chunks.
-
-        The answer is Letta's ``ApprovalCreate`` message; the run goes on in the same stream
-        format as :meth:`send`, and is re-attached the same way if the stream drops.
-        """
-        approvals: list[dict[str, Any]] = []
-        for call_id in tool_call_ids:
-            item: dict[str, Any] = {"type": "approval", "tool_call_id": call_id, "approve": approve}
-            if reason:
-                item["reason"] = reason
-            approvals.append(item)
-        body = {
-            "messages": [{"type": "approval", "approvals": approvals}],
-            "stream_tokens": True,
-            "include_pings": True,
-            "background": True,
-        }
-        path = f"/v1/conversations/{conversation_id}/messages"
-        async for chunk in self._follow(conversation_id, path, body):
-            yield chunk
-
     async def attach(
         self, conversation_id: str, run_id: str | None = None, starting_after: int = 0
     ) -> AsyncIterator[Any]:

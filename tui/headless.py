@@ -34,7 +34,7 @@ from typing import Any, TextIO
 import platformdirs
 
 from shared_schema import Agent, ErrorMessage, StopReason
-from tui.client import ChinwagClient, Reattached
+from tui.client import ApprovalAnswer, ChinwagClient, Reattached
 from tui.config import APP_NAME, Config, load_config
 from tui.errors import (
     ApiError,
@@ -339,12 +339,12 @@ class Ask:
         try:
             if text is None:
                 calls = await self._pending(agent, conversation)
-                stream = self.client.answer_approval(
-                    address,
-                    [c.tool_call_id for c in calls if c.tool_call_id],
-                    approve=self.args.approve,
-                    reason=self.args.deny,
-                )
+                answers = [
+                    ApprovalAnswer(c.tool_call_id, self.args.approve, self.args.deny)
+                    for c in calls
+                    if c.tool_call_id
+                ]
+                stream = self.client.send_approvals(address, answers)
             else:
                 stream = self.client.send(address, text, otid=str(uuid.uuid4()))
             async for chunk in stream:

@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from backend.api import agents, context, conversations, health, messages, streams
+from backend.api import agents, context, conversations, health, messages, streams, tools
 from backend.api.addressing import on_default
 from shared_schema import (
     Agent,
@@ -28,6 +28,8 @@ from shared_schema import (
     SearchResult,
     SendRequest,
     StreamRequest,
+    Tool,
+    ToolApprovalUpdate,
 )
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -102,6 +104,53 @@ ENDPOINTS: list[Endpoint] = [
         "Change a memory block",
         body=BlockUpdate,
         response=Block,
+    ),
+    Endpoint(
+        "GET",
+        "/v1/tools/",
+        tools.list_tools,
+        "List the server's tools",
+        response=list[Tool],
+        collection=True,
+        query=("name", "limit", "after"),
+    ),
+    Endpoint(
+        "POST",
+        "/v1/tools/add-base-tools",
+        tools.add_base_tools,
+        "Make sure the builtin tools exist; lists them",
+        response=list[Tool],
+    ),
+    Endpoint("GET", "/v1/tools/{tool_id}", tools.get_tool, "Retrieve a tool", response=Tool),
+    Endpoint(
+        "GET",
+        "/v1/agents/{agent_id}/tools",
+        tools.list_agent_tools,
+        "List an agent's tools",
+        response=list[Tool],
+        collection=True,
+    ),
+    Endpoint(
+        "PATCH",
+        "/v1/agents/{agent_id}/tools/attach/{tool_id}",
+        tools.attach_tool,
+        "Give an agent a tool",
+        response=Agent,
+    ),
+    Endpoint(
+        "PATCH",
+        "/v1/agents/{agent_id}/tools/detach/{tool_id}",
+        tools.detach_tool,
+        "Take a tool from an agent",
+        response=Agent,
+    ),
+    Endpoint(
+        "PATCH",
+        "/v1/agents/{agent_id}/tools/approval/{tool_name}",
+        tools.set_tool_approval,
+        "Whether a call to this tool waits for a person's approval",
+        body=ToolApprovalUpdate,
+        response=Agent,
     ),
     Endpoint(
         "POST",

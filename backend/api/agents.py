@@ -136,6 +136,11 @@ async def _with_message_ids(svc: Services, agent: dict[str, Any]) -> dict[str, A
     return agent_to_wire(svc.registry, agent, ids[agent["id"]])
 
 
+async def agent_response(svc: Services, agent_id: str) -> JSONResponse:
+    """The agent as it is now, for routes that change it and answer with it (as Letta does)."""
+    return respond(await _with_message_ids(svc, await svc.store.agents.get(agent_id)))
+
+
 async def update_block(request: Request) -> JSONResponse:
     svc = services(request)
     agent_id = request.path_params["agent_id"]

@@ -23,12 +23,12 @@ from backend.llm.base import (
     Usage,
 )
 from backend.llm.builtin_memory import plan_tool_call, recall, report_tool_results
+from backend.llm.builtin_memory import said as said_in
 from backend.llm.summary import extractive_summary
 from backend.llm.tokens import (
     BYTES_PER_TOKEN,
     estimate_text_tokens,
     estimate_tokens,
-    message_text,
 )
 
 MODEL = "echo"
@@ -59,11 +59,7 @@ def _sentence(text: str) -> str:
 
 def compose_reply(messages: list[dict]) -> str:
     """The reply to a context: the latest user message reflected, the earlier ones named."""
-    said = [
-        text
-        for m in messages
-        if m.get("role") == "user" and (text := message_text(m.get("content")).strip())
-    ]
+    said = [text for m in messages if m.get("role") == "user" and (text := said_in(m))]
     if not said:
         return (
             "Hello! I'm chinwag's builtin echo model, an offline stand-in. "

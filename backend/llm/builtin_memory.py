@@ -33,6 +33,15 @@ _RECALL = re.compile(r"what do you (?:remember|know about me)", re.I)
 _MEMORY_TOOLS = ("memory_insert", "memory_replace", "memory_rethink")
 
 
+_REMINDER = re.compile(r"<system-reminder>.*?</system-reminder>", re.S)
+
+
+def said(message: dict) -> str:
+    """What a person wrote in a message, without the ``<system-reminder>`` blocks that clients
+    such as Letta Code put in front of it."""
+    return _REMINDER.sub("", message_text(message.get("content"))).strip()
+
+
 @dataclass(frozen=True)
 class PlannedCall:
     id: str
@@ -56,16 +65,16 @@ def plan_tool_call(messages: list[dict], tools: list[str]) -> PlannedCall | None
     """The tool call the latest user message asks for, if its tool is offered."""
     if not messages or messages[-1].get("role") != "user":
         return None
-    said = message_text(messages[-1].get("content")).strip()
+    text = said(messages[-1])
     call: tuple[str, dict[str, Any]] | None = None
-    if (m := _REMEMBER.match(said)) and "memory_insert" in tools:
+    if (m := _REMEMBER.match(text)) and "memory_insert" in tools:
         call = ("memory_insert", {"label": HUMAN, "new_string": _strip_end(m["what"])})
-    elif (m := _FORGET.match(said)) and "memory_replace" in tools:
+    elif (m := _FORGET.match(text)) and "memory_replace" in tools:
         call = (
             "memory_replace",
             {"label": HUMAN, "old_string": _strip_end(m["what"]), "new_string": ""},
         )
-    elif (m := _SEARCH.match(said)) and "conversation_search" in tools:
+    elif (m := _SEARCH.match(text)) and "conversation_search" in tools:
         call = ("conversation_search", {"query": _strip_end(m["what"])})
     if call is None:
         return None
@@ -168,7 +177,7 @@ def recall(messages: list[dict], tools: list[str]) -> str | None:
         return None
     if not any(name in tools for name in _MEMORY_TOOLS):
         return None
-    if not _RECALL.search(message_text(messages[-1].get("content"))):
+    if not _RECALL.search(said(messages[-1])):
         return None
     value = current_block(messages, HUMAN)
     if not value or not value.strip():

@@ -47,11 +47,22 @@ class ToolStore:
                     ),
                 )
 
-    async def find(self, name: str | None = None) -> list[dict[str, Any]]:
+    async def find(
+        self, name: str | None = None, *, after: str | None = None, limit: int = 1000
+    ) -> list[dict[str, Any]]:
+        """Tools in creation order, optionally by name; ``after`` is a tool id (a cursor the
+        SDK's iterator sends until it gets an empty page)."""
+        where, params = ["1"], []
         if name is not None:
-            rows = await self.db.fetchall("SELECT * FROM tools WHERE name = ?", (name,))
-        else:
-            rows = await self.db.fetchall("SELECT * FROM tools ORDER BY pos")
+            where.append("name = ?")
+            params.append(name)
+        if after is not None:
+            where.append("pos > COALESCE((SELECT pos FROM tools WHERE id = ?), 1 << 62)")
+            params.append(after)
+        rows = await self.db.fetchall(
+            f"SELECT * FROM tools WHERE {' AND '.join(where)} ORDER BY pos LIMIT ?",
+            (*params, limit),
+        )
         return [tool_to_wire(r) for r in rows]
 
     async def get(self, tool_id: str) -> dict[str, Any]:

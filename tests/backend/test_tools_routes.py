@@ -1,0 +1,88 @@
+"""Tool routes and agent creation with tools (API.md 7), through the Letta SDK where it can."""
+
+import httpx
+import pytest
+from letta_client import BadRequestError, Letta
+
+from tests.servers import ServerThread
+
+BASE = {"memory_insert", "memory_replace", "conversation_search"}
+
+
+@pytest.fixture
+def sdk(server: ServerThread) -> Letta:
+    return Letta(base_url=server.url, api_key="unused", timeout=30)
+
+
+def test_tools_are_listed_found_by_name_and_retrieved(sdk: Letta, http: httpx.Client) -> None:
+    tools = {t.name: t for t in sdk.tools.list()}
+    assert {"memory_insert", "memory_replace", "memory_rethink", "conversation_search"} <= set(
+        tools
+    )
+    insert = tools["memory_insert"]
+    assert insert.id.startswith("tool-")
+    assert insert.json_schema["parameters"]["required"] == ["label", "new_string"]
+    assert [t.id for t in sdk.tools.list(name="memory_insert")] == [insert.id]
+    assert sdk.tools.list(name="web_search").items == []
+    assert sdk.tools.retrieve(insert.id).name == "memory_insert"
+    added = http.post("/v1/tools/add-base-tools")
+    assert added.status_code == 200
+    assert {t["id"] for t in added.json()} == {t.id for t in tools.values()}
+    assert http.get("/v1/tools/tool-00000000-0000-4000-8000-000000000000").status_code == 404
+
+
+def test_agent_create_takes_tools_by_name_and_id(sdk: Letta) -> None:
+    assert {t.name for t in sdk.agents.create(memory_blocks=[]).tools} == BASE
+    rethink = sdk.tools.list(name="memory_rethink").items[0]
+    bare = sdk.agents.create(include_base_tools=False, tool_ids=[rethink.id])
+    assert [t.name for t in bare.tools] == ["memory_rethink"]
+    named = sdk.agents.create(tools=["memory_rethink"])
+    assert {t.name for t in named.tools} == BASE | {"memory_rethink"}
+    assert [t.name for t in sdk.agents.tools.list(named.id)] == [
+        "memory_rethink",
+        "memory_insert",
+        "memory_replace",
+        "conversation_search",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("body", "named"),
+    [
+        ({"tools": ["web_search"]}, "web_search"),
+        ({"tool_ids": ["tool-00000000-0000-4000-8000-000000000000"]}, "tool-0000"),
+        ({"enable_sleeptime": True}, "enable_sleeptime"),
+        ({"agent_type": "memgpt_agent"}, "memgpt_agent"),
+    ],
+)
+def test_unsupported_agent_options_are_400_naming_them(
+    http: httpx.Client, body: dict, named: str
+) -> None:
+    before = len(http.get("/v1/agents/").json())
+    answer = http.post("/v1/agents/", json={"memory_blocks": [], **body})
+    assert answer.status_code == 400
+    assert answer.json()["code"] == "INVALID_ARGUMENT"
+    assert named in answer.json()["detail"]
+    assert len(http.get("/v1/agents/").json()) == before
+
+
+def test_attach_detach_and_approval(sdk: Letta, http: httpx.Client) -> None:
+    agent = sdk.agents.create(include_base_tools=False)
+    rethink = sdk.tools.list(name="memory_rethink").items[0]
+    attached = sdk.agents.tools.attach(rethink.id, agent_id=agent.id)
+    assert attached is not None and [t.name for t in attached.tools] == ["memory_rethink"]
+    again = http.patch(f"/v1/agents/{agent.id}/tools/attach/{rethink.id}")
+    assert [t["name"] for t in again.json()["tools"]] == ["memory_rethink"]
+    approval = http.patch(
+        f"/v1/agents/{agent.id}/tools/approval/memory_rethink",
+        params={"requires_approval": "true"},
+    )
+    assert approval.json()["tools"][0]["requires_approval"] is True
+    unknown = http.patch(
+        f"/v1/agents/{agent.id}/tools/approval/web_search", json={"requires_approval": True}
+    )
+    assert unknown.status_code == 404
+    detached = sdk.agents.tools.detach(rethink.id, agent_id=agent.id)
+    assert detached is not None and detached.tools == []
+    with pytest.raises(BadRequestError):
+        sdk.agents.create(tools=["nope"])

@@ -514,7 +514,7 @@ class RunManager:
         async def make_room(reported: bool) -> list[dict[str, Any]] | None:
             compacted = False
             context = chat_messages(await self.store.messages.in_context(run.conversation_id))
-            if not fits(context[:1], model, tools):
+            if not reported and not fits(context[:1], model, tools):
                 return None  # the system message and tools alone overflow: compacting won't help
             for _ in range(MAX_AUTOMATIC_COMPACTIONS):
                 if not reported and fits(context, model, tools):

@@ -68,6 +68,9 @@ def test_random_requests_never_get_a_500(server: ServerThread, seed: int) -> Non
             "label": "human",
             "run_id": "run-00000000-0000-4000-8000-000000000000",
             "message_id": "message-00000000-0000-4000-8000-000000000000",
+            "tool_id": "tool-00000000-0000-4000-8000-000000000000",
+            "tool_name": "memory_insert",
+            "block_id": "block-00000000-0000-4000-8000-000000000000",
         }
         for _ in range(100):
             ep = rng.choice(ENDPOINTS)

@@ -20,8 +20,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import aiosqlite
-
 from backend import compaction
 from backend.agent import memory
 from backend.agent.context import chat_messages, compile_system, fits
@@ -187,7 +185,12 @@ class RunManager:
     ) -> AsyncIterator[dict[str, Any] | None]:
         """The chunks of a new run for ``inputs``, or, when their otids show they were stored
         before, of the run that stored them (live, or replayed once it has ended)."""
-        known = await self._sent_before(self.store.db.reader, conversation_id, _news(inputs))
+        news = _news(inputs)
+        with_otid = [m.otid for m in news if m.otid]
+        known = None
+        if with_otid:
+            rows = await self.store.messages.find_otids(conversation_id, with_otid)
+            known = _sent_before(news, rows)
         if known is None:
             try:
                 run = await self.start(conversation_id, inputs, options, answers)
@@ -197,43 +200,9 @@ class RunManager:
                 return run.log.follow(0, wait=self.settings.keepalive_seconds)
         return await self.attach(conversation_id, known, 0)
 
-    @staticmethod
-    async def _sent_before(
-        conn: aiosqlite.Connection, conversation_id: str, news: list[NewMessage]
-    ) -> str | None:
-        """The run that already stored these messages (by otid); 409 if an otid was used for
-        another message, or if only some of them were stored."""
-        with_otid = [m for m in news if m.otid]
-        if not with_otid:
-            return None
-        rows = await MessageStore.sent_with_otids(
-            conn, conversation_id, [m.otid for m in with_otid if m.otid]
-        )
-        if not rows:
-            return None
-        stored = {r["otid"]: r for r in rows}
-        run_ids = {r["run_id"] for r in rows}
-        for message in with_otid:
-            row = stored.get(message.otid or "")
-            if row is None or len(run_ids) > 1:
-                raise OtidConflict(
-                    "Some of these messages were sent before (in "
-                    f"{', '.join(sorted(run_ids))}) and some were not. Retry with exactly the "
-                    "messages and otids of the first attempt, or send new messages with new otids.",
-                    rows[0]["run_id"],
-                )
-            if (row["message_type"], row["content"]) != (message.message_type, message.content):
-                raise OtidConflict(
-                    f"The otid {message.otid} was already used in this conversation for a "
-                    f"different message (run {row['run_id']}). A retry must send the same "
-                    "content; a new message needs a new otid.",
-                    row["run_id"],
-                )
-        return rows[0]["run_id"]
-
     async def run_of_otid(self, conversation_id: str, otid: str) -> str:
         """The run of this conversation that stored the message with ``otid`` (404 if none)."""
-        rows = await MessageStore.sent_with_otids(self.store.db.reader, conversation_id, [otid])
+        rows = await self.store.messages.find_otids(conversation_id, [otid])
         if not rows:
             raise NotFound(f"No message with otid {otid} was sent in this conversation.")
         return rows[0]["run_id"]
@@ -258,9 +227,12 @@ class RunManager:
         for message in prepared.inputs:
             message.run_id = run_id
         async with self.store.db.transaction() as tx:
-            known = await self._sent_before(tx, conversation_id, prepared.inputs)
-            if known is not None:
-                raise _SentBefore(known)
+            with_otid = [m.otid for m in prepared.inputs if m.otid]
+            if with_otid:
+                rows = await MessageStore.sent_with_otids(tx, conversation_id, with_otid)
+                known = _sent_before(prepared.inputs, rows)
+                if known is not None:
+                    raise _SentBefore(known)
             await self.leases.acquire(tx, conversation_id, run_id)
             waiting = await ApprovalStore.pending_in(tx, conversation_id)
             if waiting and not answers:
@@ -809,6 +781,32 @@ class _SentBefore(Exception):
     def __init__(self, run_id: str) -> None:
         super().__init__(run_id)
         self.run_id = run_id
+
+
+def _sent_before(news: list[NewMessage], rows: list[Any]) -> str | None:
+    """The run that already stored these messages, given the stored rows with their otids;
+    409 if an otid was used for another message, or if only some of them were stored."""
+    if not rows:
+        return None
+    stored = {r["otid"]: r for r in rows}
+    run_ids = {r["run_id"] for r in rows}
+    for message in (m for m in news if m.otid):
+        row = stored.get(message.otid)
+        if row is None or len(run_ids) > 1:
+            raise OtidConflict(
+                "Some of these messages were sent before (in "
+                f"{', '.join(sorted(run_ids))}) and some were not. Retry with exactly the "
+                "messages and otids of the first attempt, or send new messages with new otids.",
+                rows[0]["run_id"],
+            )
+        if (row["message_type"], row["content"]) != (message.message_type, message.content):
+            raise OtidConflict(
+                f"The otid {message.otid} was already used in this conversation for a "
+                f"different message (run {row['run_id']}). A retry must send the same "
+                "content; a new message needs a new otid.",
+                row["run_id"],
+            )
+    return rows[0]["run_id"]
 
 
 def _news(inputs: list[MessageCreate]) -> list[NewMessage]:

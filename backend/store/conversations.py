@@ -228,8 +228,8 @@ class ConversationStore:
         """A new conversation of the same agent whose context is ``system`` followed by the
         source's in-context messages (up to ``at_message_id``), under the same message ids.
 
-        The rows are copied in one statement (a fork of 10,000 messages is a few ms); the copies
-        are not indexed again for search, which finds them through the shared id.
+        The rows are copied in one statement. The copies are not indexed again for search: each
+        points (``src``) at the row that carries its message's text index.
         """
         fork_id = new_id("conv")
         now = now_iso()
@@ -272,9 +272,10 @@ class ConversationStore:
                 await insert_rows(tx, fork_id, [(0, NewMessage("system_message", system))])
                 await tx.execute(
                     "INSERT INTO messages (id, conversation_id, ord, message_type, role, content,"
-                    " extra, run_id, otid, in_context, is_err, created_at, fts)"
+                    " extra, run_id, otid, in_context, is_err, created_at, fts, src)"
                     " SELECT id, ?, ord, message_type, role, content, extra, run_id, otid, 1,"
-                    " is_err, created_at, 0 FROM messages WHERE conversation_id = ?"
+                    " is_err, created_at, 0, COALESCE(src, pos) FROM messages"
+                    " WHERE conversation_id = ?"
                     " AND in_context = 1 AND ord > ? AND ord <= ?",
                     (fork_id, conversation_id, skip_below, up_to),
                 )

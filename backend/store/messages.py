@@ -174,6 +174,16 @@ async def insert_rows(
     )
 
 
+def _otid_query(conversation_id: str, otids: list[str]) -> tuple[str, tuple[str, ...]]:
+    marks = ",".join("?" * len(otids))
+    return (
+        "SELECT m.otid, m.message_type, m.content, m.run_id FROM messages m"
+        " JOIN runs r ON r.id = m.run_id AND r.conversation_id = m.conversation_id"
+        f" WHERE m.conversation_id = ? AND m.otid IN ({marks})",
+        (conversation_id, *otids),
+    )
+
+
 class MessageStore:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -247,23 +257,21 @@ class MessageStore:
 
     @staticmethod
     async def sent_with_otids(
-        conn: aiosqlite.Connection, conversation_id: str, otids: list[str]
+        tx: aiosqlite.Connection, conversation_id: str, otids: list[str]
     ) -> list[sqlite3.Row]:
         """The messages this conversation's own runs stored under these otids (a fork's copies
-        belong to the source's runs and do not count)."""
-        marks = ",".join("?" * len(otids))
-        async with conn.execute(
-            "SELECT m.otid, m.message_type, m.content, m.run_id FROM messages m"
-            " JOIN runs r ON r.id = m.run_id AND r.conversation_id = m.conversation_id"
-            f" WHERE m.conversation_id = ? AND m.otid IN ({marks})",
-            (conversation_id, *otids),
-        ) as cur:
+        belong to the source's runs and do not count), inside a transaction."""
+        async with tx.execute(*_otid_query(conversation_id, otids)) as cur:
             return list(await cur.fetchall())
 
+    async def find_otids(self, conversation_id: str, otids: list[str]) -> list[sqlite3.Row]:
+        """The same outside a transaction: a few rows by index, read on the loop."""
+        return await self.db.fetchall(*_otid_query(conversation_id, otids), rows=len(otids))
+
     async def get(self, message_id: str) -> dict[str, Any]:
-        """A message by id; a fork lists it too, under the same id, so take its first row."""
+        """A message by id; a fork lists it too under the same id: take the row carrying it."""
         row = await self.db.fetchone(
-            "SELECT * FROM messages WHERE id = ? ORDER BY pos LIMIT 1", (message_id,)
+            "SELECT * FROM messages WHERE id = ? AND fts = 1 LIMIT 1", (message_id,)
         )
         if row is None:
             raise NotFound.of("Message", message_id)

@@ -7,7 +7,7 @@ from typing import Any
 import aiosqlite
 
 from backend.errors import InvalidArgument, NotFound
-from backend.store.db import Database, dumps, now_iso
+from backend.store.db import INLINE_ROWS, Database, dumps, now_iso
 from backend.store.paging import Order, page_query
 
 RUN_STATUSES = ("created", "running", "completed", "failed", "cancelled")
@@ -129,10 +129,14 @@ class RunStore:
         return row["pos"]
 
     async def chunks_after(self, run_id: str, seq_id: int) -> list[dict[str, Any]]:
+        """The run's chunks after ``seq_id``: a short log is read on the loop, a long one's
+        rest on a reader thread."""
+        sql = "SELECT seq_id, data FROM run_chunks WHERE run_id = ? AND seq_id > ? ORDER BY seq_id"
         rows = await self.db.fetchall(
-            "SELECT data FROM run_chunks WHERE run_id = ? AND seq_id > ? ORDER BY seq_id",
-            (run_id, seq_id),
+            f"{sql} LIMIT {INLINE_ROWS}", (run_id, seq_id), rows=INLINE_ROWS
         )
+        if len(rows) == INLINE_ROWS:
+            rows += await self.db.fetchall(sql, (run_id, rows[-1]["seq_id"]))
         return [json.loads(r["data"]) for r in rows]
 
     async def prune_chunks(self, ended_from_iso: str, ended_before_iso: str) -> None:

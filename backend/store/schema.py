@@ -233,4 +233,32 @@ MIGRATIONS: list[str] = [
     """
     CREATE INDEX messages_context_ids ON messages(conversation_id, ord, id) WHERE in_context = 1;
     """,
+    # 7: a fork's copies point at the row that carries their message's text index (``src``)
+    # instead of being found by id: the id index then holds only those carriers, and a fork of
+    # 10,000 messages no longer pays 10,000 random inserts into it. messages_context_ids (6)
+    # serves every use of messages_context, which each copied row paid for as well.
+    """
+    DROP INDEX messages_context;
+    ALTER TABLE messages ADD COLUMN src INTEGER;
+    UPDATE messages SET src = (
+        SELECT MIN(o.pos) FROM messages o WHERE o.id = messages.id AND o.fts = 1
+    ) WHERE fts = 0;
+    DROP INDEX messages_id;
+    CREATE INDEX messages_id ON messages(id) WHERE fts = 1;
+    CREATE INDEX messages_src ON messages(src) WHERE src IS NOT NULL;
+    DROP TRIGGER messages_fts_delete;
+    CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages
+        WHEN old.fts = 1 AND old.message_type <> 'system_message'
+    BEGIN
+        INSERT INTO messages_fts (messages_fts, rowid, content)
+            VALUES ('delete', old.pos, old.content);
+    END;
+    CREATE TRIGGER messages_carrier_delete AFTER DELETE ON messages WHEN old.fts = 1
+    BEGIN
+        UPDATE messages SET fts = 1, src = NULL
+            WHERE pos = (SELECT MIN(pos) FROM messages WHERE src = old.pos);
+        UPDATE messages SET src = (SELECT pos FROM messages WHERE id = old.id AND fts = 1)
+            WHERE src = old.pos;
+    END;
+    """,
 ]

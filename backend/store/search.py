@@ -1,8 +1,9 @@
 """Full-text search over messages with SQLite FTS5 (the ``messages_fts`` index, kept in step by
 triggers; see ``store.schema``), ranked by BM25.
 
-The index holds each message id once. A fork lists its source's messages under the same ids, so
-a hit is joined back to every row with its id, and filtering by conversation finds the copies.
+The index holds each message id once, on its carrier row. A fork lists its source's messages
+under the same ids in rows that point (``src``) at the carrier, so a hit is joined to the
+carrier and its copies, and filtering by conversation finds the copies.
 """
 
 import re
@@ -64,29 +65,30 @@ class MessageSearch:
         start: str | None,
         end: str | None,
     ) -> list[sqlite3.Row]:
-        where = [
-            "messages_fts MATCH ?",
-            f"m.message_type IN ({','.join('?' * len(SEARCHED_KINDS))})",
-        ]
+        # The text index drives: every hit is ranked once, then joined to its carrier row and
+        # the fork copies pointing at it. The unary ``+`` and CROSS JOINs keep SQLite from
+        # scanning a whole conversation per hit instead.
+        where = [f"+m.message_type IN ({','.join('?' * len(SEARCHED_KINDS))})"]
         params: list[Any] = [expression, *SEARCHED_KINDS]
         for clause, value in (
-            ("c.agent_id = ?", agent_id),
-            ("m.conversation_id = ?", conversation_id),
-            ("m.created_at >= ?", start),
-            ("m.created_at <= ?", end),
+            ("+c.agent_id = ?", agent_id),
+            ("+m.conversation_id = ?", conversation_id),
+            ("+m.created_at >= ?", start),
+            ("+m.created_at <= ?", end),
         ):
             if value is not None:
                 where.append(clause)
                 params.append(value)
         return await self.db.fetchall(
-            "SELECT m.id, m.message_type, m.content, m.conversation_id, m.created_at,"
-            " c.agent_id FROM messages_fts"
-            " JOIN messages o ON o.pos = messages_fts.rowid"
-            " JOIN messages m ON m.id = o.id"
-            " JOIN conversations c ON c.id = m.conversation_id"
-            f" WHERE {' AND '.join(where)} ORDER BY messages_fts.rank, m.pos LIMIT ?",
+            "WITH hits AS MATERIALIZED ("
+            " SELECT rowid AS hit, rank FROM messages_fts WHERE messages_fts MATCH ?)"
+            " SELECT m.id, m.message_type, m.content, m.conversation_id, m.created_at,"
+            " c.agent_id FROM hits"
+            " CROSS JOIN messages m ON (m.pos = hits.hit OR m.src = hits.hit)"
+            " CROSS JOIN conversations c ON c.id = m.conversation_id"
+            f" WHERE {' AND '.join(where)} ORDER BY hits.rank, m.pos LIMIT ?",
             (*params, limit),
-        )
+        )  # on a reader thread: ranking a common word's hits takes a while
 
 
 def _hit(row: sqlite3.Row) -> dict[str, Any]:

@@ -145,3 +145,22 @@ def test_a_database_from_before_search_is_indexed_when_opened(
     sdk = Letta(base_url=server.url, api_key="unused", max_retries=0)
     hits = sdk.messages.search(query="platypus")
     assert [(h.message_id, h.conversation_id) for h in hits] == [("message-u", "conv-1")]
+
+
+def test_forks_of_forks_keep_their_messages_found_as_sources_go(sdk: Letta) -> None:
+    agent = sdk.agents.create(memory_blocks=[])
+    source = sdk.conversations.create(agent_id=agent.id)
+    say(sdk, source.id, "quokka smiles")
+    first = sdk.conversations.fork(source.id)
+    second = sdk.conversations.fork(first.id)
+    third = sdk.conversations.fork(second.id)
+    shared = third.in_context_message_ids[1]
+    assert {c for _, c in found(sdk, "quokka")} == {source.id, first.id, second.id, third.id}
+    for gone in (source, second):
+        sdk.conversations.delete(gone.id)
+    assert {c for _, c in found(sdk, "quokka")} == {first.id, third.id}
+    assert found(sdk, "quokka smiles", conversation_id=third.id)[0] == ("quokka smiles", third.id)
+    assert [m.id for m in sdk.messages.retrieve(shared)] == [shared]
+    sdk.conversations.delete(first.id)
+    assert {c for _, c in found(sdk, "quokka")} == {third.id}
+    assert [m.id for m in sdk.messages.retrieve(shared)] == [shared]

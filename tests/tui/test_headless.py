@@ -20,7 +20,7 @@ import pytest
 from tests.conftest import ServerFactory, fake_provider_config
 from tests.fakes.fake_openai import FakeOpenAI, Fault
 from tests.servers import ServerThread
-from tui.headless import EXIT_BUSY, EXIT_FAILED, EXIT_OK, EXIT_USAGE
+from tui.headless import EXIT_APPROVAL, EXIT_BUSY, EXIT_FAILED, EXIT_OK, EXIT_USAGE
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -54,7 +54,8 @@ def json_lines(stdout: str) -> list[dict[str, Any]]:
 
 def create_agent(server: ServerThread, name: str) -> str:
     with server.client() as http:
-        response = http.post("/v1/agents/", json={"name": name, "memory_blocks": []})
+        blocks = [{"label": "human", "value": ""}]
+        response = http.post("/v1/agents/", json={"name": name, "memory_blocks": blocks})
         response.raise_for_status()
         return str(response.json()["id"])
 
@@ -301,6 +302,63 @@ def test_unreachable_server_exits_1(env: dict[str, str]) -> None:
     assert len(result.stderr.splitlines()) == 1
 
 
+# --- approvals ------------------------------------------------------------------------------
+
+
+def require_approval(server: ServerThread, agent_id: str, tool: str = "memory_insert") -> None:
+    with server.client() as http:
+        path = f"/v1/agents/{agent_id}/tools/approval/{tool}"
+        http.patch(path, json={"requires_approval": True}).raise_for_status()
+
+
+def human_block(server: ServerThread, agent_id: str) -> str:
+    with server.client() as http:
+        response = http.get(f"/v1/agents/{agent_id}")
+        response.raise_for_status()
+        return next(b["value"] for b in response.json()["blocks"] if b["label"] == "human")
+
+
+def test_approval_pending_exits_3_and_says_how_to_answer(
+    server: ServerThread, env: dict[str, str]
+) -> None:
+    agent_id = create_agent(server, "careful")
+    require_approval(server, agent_id)
+
+    waiting = ask(env, "--server", server.url, "remember that I like tea")
+    refused = ask(env, "--server", server.url, "hello?")
+    approved = ask(env, "--server", server.url, "--approve")
+
+    assert waiting.returncode == EXIT_APPROVAL
+    assert waiting.stderr.startswith("chinwag: Waiting for approval: memory_insert {")
+    command = f"chinwag ask --agent {agent_id} --conversation default --server {server.url}"
+    assert f"`{command} --approve`" in waiting.stderr
+    assert refused.returncode == EXIT_APPROVAL, refused.stderr
+    assert "I like tea" in refused.stderr
+    assert approved.returncode == EXIT_OK, approved.stderr
+    assert "I like tea" in approved.stdout
+    assert "I like tea" in human_block(server, agent_id)
+
+
+def test_a_denied_call_changes_nothing_and_the_turn_ends(
+    server: ServerThread, env: dict[str, str]
+) -> None:
+    agent_id = create_agent(server, "denied")
+    require_approval(server, agent_id)
+
+    waiting = ask(env, "--server", server.url, "--json", "remember that I like tea")
+    denied = ask(env, "--server", server.url, "--deny", "not today")
+    nothing = ask(env, "--server", server.url, "--approve")
+
+    assert waiting.returncode == EXIT_APPROVAL
+    kinds = [p["message_type"] for p in json_lines(waiting.stdout)]
+    assert "approval_request_message" in kinds
+    assert json_lines(waiting.stdout)[-2]["stop_reason"] == "requires_approval"
+    assert denied.returncode == EXIT_OK, denied.stderr
+    assert "I like tea" not in human_block(server, agent_id)
+    assert nothing.returncode == EXIT_FAILED
+    assert "Nothing in this conversation waits for approval." in nothing.stderr
+
+
 # --- the bundled server ---------------------------------------------------------------------
 
 
@@ -326,3 +384,21 @@ def test_bundled_server_is_started_and_stopped_around_the_call(
     requests = fake_llm.requests
     users = [m for m in requests[-1]["messages"] if m["role"] == "user"]
     assert [u["content"] for u in users][-2:] == ["first", "second"]
+
+
+def test_an_approval_survives_the_bundled_server_between_calls(
+    server_factory: ServerFactory, env: dict[str, str], tmp_path: Path
+) -> None:
+    db = tmp_path / "bundled.db"
+    setup = server_factory(db_path=db)
+    agent_id = create_agent(setup, "patient")
+    require_approval(setup, agent_id)
+    setup.stop()
+
+    waiting = ask(env, "--db", str(db), "remember that I like tea")
+    approved = ask(env, "--db", str(db), "--approve")
+
+    assert waiting.returncode == EXIT_APPROVAL
+    assert f"--db {db} --approve" in waiting.stderr
+    assert approved.returncode == EXIT_OK, approved.stderr
+    assert "I like tea" in approved.stdout

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -292,6 +293,34 @@ def test_a_busy_conversation_exits_4(
     assert "busy with another run (run-" in second.stderr
     assert first.returncode == EXIT_OK, err
     assert out == "Fake reply to: first\n"
+
+
+def test_ctrl_c_cancels_the_run(
+    llm_server: ServerThread, env: dict[str, str], fake_llm: FakeOpenAI
+) -> None:
+    agent_id = create_agent(llm_server, "interrupted")
+    fake_llm.hold()
+    running = subprocess.Popen(
+        [sys.executable, "-m", "tui", "ask", "--server", llm_server.url, "a long one"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=ROOT,
+    )
+    try:
+        fake_llm.wait_for_held(1, timeout=30)
+        running.send_signal(signal.SIGINT)
+        _, err = running.communicate(timeout=30)
+    finally:
+        fake_llm.release()
+
+    assert running.returncode == 130
+    assert err == "chinwag: interrupted.\n"
+    with llm_server.client() as http:
+        runs = http.get("/v1/runs/", params={"agent_id": agent_id}).json()
+    assert [r["status"] for r in runs] == ["cancelled"]
 
 
 def test_unreachable_server_exits_1(env: dict[str, str]) -> None:

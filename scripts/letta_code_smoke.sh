@@ -151,6 +151,13 @@ chk_route() {  # chk_route METHOD PATH [BODY]: the route a slash command calls a
   [[ "$status" == 200 ]]
 }
 
+chk_context_tokens() {  # /context shows nothing until a turn's usage_statistics has context_tokens
+  curl -sS -N -X POST "$SERVER/v1/conversations/$CONV/messages" -H 'content-type: application/json' \
+    -d '{"messages": [{"role": "user", "content": "count me"}]}' >"$WORK/usage.out"
+  grep '"usage_statistics"' "$WORK/usage.out" | head -c 400
+  grep '"usage_statistics"' "$WORK/usage.out" | grep -q '"context_tokens": *[1-9]'
+}
+
 chk_no_5xx() {
   ! grep -E '" 5[0-9][0-9]' "$WORK/server.log"
 }
@@ -183,7 +190,7 @@ wait_http "$SERVER/v1/health/" || { cat "$WORK/server.log"; exit 1; }
 echo "Letta Code $VERSION against chinwag at $SERVER ($(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null))"
 check "health version >= 0.16.6 (else Letta Code warns 'outdated')" chk_version
 MARK_START=$(log_mark)
-check "headless -p: text reply" chk_text
+check "Letta Code creates its agent; headless -p: text reply" chk_text
 check "start-up probes answer (no 404)" chk_startup_probes
 AGENT=$(curl -fsS "$SERVER/v1/agents/?limit=1" | "$PY" -c 'import json,sys; print(next((a["id"] for a in json.load(sys.stdin)), ""))')
 if [[ -z "$AGENT" ]]; then  # Letta Code could not create its agent: make one so the rest runs
@@ -207,6 +214,7 @@ MARK=$(log_mark)
 check "dropped stream: resumed by POST /v1/runs/{id}/stream" chk_dropped_stream
 check "letta messages search (/search)" chk_search_cli
 check "/context: GET /v1/agents/{id}/context" chk_route GET "/v1/agents/$AGENT/context"
+check "/context: usage_statistics.context_tokens in a turn's stream" chk_context_tokens
 check "/fork: POST /v1/conversations/{id}/fork" chk_route POST "/v1/conversations/$CONV/fork"
 check "/compact: POST /v1/conversations/{id}/compact {}" chk_route POST "/v1/conversations/$CONV/compact" '{}'
 check "no 5xx in the server log" chk_no_5xx

@@ -17,7 +17,8 @@ from tui.config import load_config
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="chinwag",
-        description="Talk to stateful AI agents. `chinwag serve --help` for the server.",
+        description="Talk to stateful AI agents. `chinwag serve --help` for the server, "
+        "`chinwag ask --help` for one message from a script.",
     )
     parser.add_argument("--server", help="base URL of a chinwag or Letta server")
     parser.add_argument("--token", help="bearer token for the server")

@@ -26,7 +26,6 @@ import json
 import os
 import sys
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -532,7 +531,6 @@ async def run_ask(
     state_path: Path,
     out: TextIO,
     err: TextIO,
-    client_factory: Callable[[str, str | None], ChinwagClient] = ChinwagClient,
 ) -> int:
     """Start the bundled server if no URL is given, run the ask, stop the server."""
     launcher = None
@@ -543,7 +541,7 @@ async def run_ask(
         if launcher is not None:
             url = await launcher.wait_ready()
         key = url if launcher is None else f"bundled:{args.db.resolve() if args.db else DEFAULT}"
-        client = client_factory(url or "", token)
+        client = ChinwagClient(url or "", token)
         ask = Ask(client, args, AskState(state_path, str(key)), out, err)
         try:
             return await ask.run(text)
@@ -559,14 +557,9 @@ async def run_ask(
             launcher.stop()
 
 
-def main(
-    argv: list[str],
-    stdin: TextIO | None = None,
-    out: TextIO | None = None,
-    err: TextIO | None = None,
-) -> int:
+def main(argv: list[str]) -> int:
     """``chinwag ask …``; returns the exit status."""
-    stdin, out, err = stdin or sys.stdin, out or sys.stdout, err or sys.stderr
+    stdin, out, err = sys.stdin, sys.stdout, sys.stderr
     args = parse_args(argv)
     try:
         text = read_message(args, stdin)

@@ -28,6 +28,7 @@ from backend.llm import (
     ToolCall,
     ToolCallDelta,
     Usage,
+    estimate_tokens,
 )
 from backend.runs.stream import ChunkLog
 from backend.store import NewMessage
@@ -134,6 +135,7 @@ class Turn:
         self.step: _Step | None = None
         self.steps = 0
         self.usage = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
+        self.context_tokens = 0
 
     def _chunk(self, message_id: str, message_type: str, **fields: Any) -> dict[str, Any]:
         return {
@@ -196,6 +198,8 @@ class Turn:
         """One model call; returns the tool calls it made (none ends the turn)."""
         self.step = step = _Step()
         self.steps += 1
+        # The context size Letta Code shows (/context): the model's count when it reports one.
+        self.context_tokens = estimate_tokens(self.context)
         provider = self.model.provider
         async for event in provider.stream_chat(
             self.model.model_name, self.context, tools=self.tools or None
@@ -224,6 +228,7 @@ class Turn:
                     self.usage["prompt_tokens"] += prompt
                     self.usage["completion_tokens"] += completion
                     self.usage["total_tokens"] += prompt + completion
+                    self.context_tokens = prompt or self.context_tokens
                 case Finish():
                     pass
         if not self.stream_tokens:
@@ -401,7 +406,7 @@ class Turn:
         return Outcome(status, stop_reason, messages, self._usage())
 
     def _usage(self) -> dict[str, int]:
-        return {**self.usage, "step_count": self.steps}
+        return {**self.usage, "step_count": self.steps, "context_tokens": self.context_tokens}
 
     def _unfinished(self, *, failed: bool = False) -> list[NewMessage]:
         """The interrupted step: its calls that never got a return get one saying so."""

@@ -373,6 +373,7 @@ class RunManager:
                             "completion_tokens",
                             "total_tokens",
                             "step_count",
+                            "context_tokens",
                         )
                     },
                 }

@@ -77,3 +77,19 @@ def test_overview_of_another_conversation(sdk: Letta, llm_server: ServerThread) 
         assert wrong.status_code == 400 and "another agent" in wrong.json()["detail"]
         missing = http.get("/v1/agents/agent-00000000-0000-4000-8000-000000000000/context")
         assert missing.status_code == 404
+
+
+def test_each_turn_reports_its_context_size(sdk: Letta, fake_llm: FakeOpenAI) -> None:
+    """Letta Code's /context reads usage_statistics.context_tokens of the latest turn."""
+    agent = sdk.agents.create(memory_blocks=[{"label": "human", "value": "Name: Ada"}])
+    conversation = sdk.conversations.create(agent_id=agent.id)
+    sizes = []
+    for text in ("short", "a much longer message " * 40):
+        chunks = list(
+            sdk.conversations.messages.create(
+                conversation.id, messages=[{"role": "user", "content": text}]
+            )
+        )
+        usage = next(c for c in chunks if c.message_type == "usage_statistics")
+        sizes.append(usage.context_tokens)
+    assert 0 < sizes[0] < sizes[1]

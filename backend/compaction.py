@@ -167,7 +167,7 @@ async def compact(
         "num_messages_after": after,
         "compacted_count": len(replaced),
     }
-    async with store.db.transaction() as tx:
+    async with store.db.transaction(bulk=True) as tx:
         # The replaced messages are exactly the in-context ones in this range of the order: the
         # context is read in ``ord`` order and they are a run of it. One ranged update is much
         # cheaper than naming thousands of ids; the summary goes in after it, just past the range.

@@ -7,15 +7,15 @@ the context, at the next turn after a person changed a block, and on request (re
 ``conversations.memory_seen`` is the block-history position the system message has seen.
 """
 
+import sqlite3
 from typing import Any
-
-import aiosqlite
 
 from backend.agent.context import compile_system
 from backend.store import Store
+from backend.store.db import Tx
 
 
-async def system_row(tx: aiosqlite.Connection, conversation_id: str) -> aiosqlite.Row | None:
+async def system_row(tx: Tx, conversation_id: str) -> sqlite3.Row | None:
     """The conversation's own system message: the first one, stored with the first send."""
     async with tx.execute(
         "SELECT pos, content FROM messages WHERE conversation_id = ?"
@@ -25,7 +25,7 @@ async def system_row(tx: aiosqlite.Connection, conversation_id: str) -> aiosqlit
         return await cur.fetchone()
 
 
-async def mark_seen(store: Store, tx: aiosqlite.Connection, conversation_id: str) -> None:
+async def mark_seen(store: Store, tx: Tx, conversation_id: str) -> None:
     """Record that the system message now shows memory up to the newest change."""
     head = await store.blocks.head()
     await tx.execute(
@@ -34,7 +34,7 @@ async def mark_seen(store: Store, tx: aiosqlite.Connection, conversation_id: str
 
 
 async def recompile_in(
-    store: Store, tx: aiosqlite.Connection, conversation_id: str, agent: dict[str, Any]
+    store: Store, tx: Tx, conversation_id: str, agent: dict[str, Any]
 ) -> tuple[str, bool]:
     """Rewrite the system message from current memory (inside the caller's transaction).
 
@@ -52,7 +52,7 @@ async def recompile_in(
     return text, changed
 
 
-async def stale(store: Store, conversation: aiosqlite.Row) -> bool:
+async def stale(store: Store, conversation: sqlite3.Row) -> bool:
     """Whether a person changed the agent's memory since the system message was compiled."""
     return await store.blocks.person_changed_since(
         conversation["agent_id"], conversation["memory_seen"]

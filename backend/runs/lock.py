@@ -10,10 +10,8 @@ import socket
 import time
 import uuid
 
-import aiosqlite
-
 from backend.errors import ConversationBusy, NotFound
-from backend.store.db import Database
+from backend.store.db import Database, Tx
 
 HOLDER = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
@@ -41,7 +39,7 @@ class LockLeases:
         self.db = db
         self.lease_seconds = lease_seconds
 
-    async def acquire(self, tx: aiosqlite.Connection, conversation_id: str, run_id: str) -> None:
+    async def acquire(self, tx: Tx, conversation_id: str, run_id: str) -> None:
         """Take the lock inside the caller's transaction, or raise :class:`ConversationBusy`.
 
         A lease that expired, or whose holder is a dead local process, is taken over; its run
@@ -82,7 +80,7 @@ class LockLeases:
             await self.release_in(tx, conversation_id, run_id)
 
     @staticmethod
-    async def release_in(tx: aiosqlite.Connection, conversation_id: str, run_id: str) -> None:
+    async def release_in(tx: Tx, conversation_id: str, run_id: str) -> None:
         await tx.execute(
             "DELETE FROM conversation_locks WHERE conversation_id = ? AND run_id = ?",
             (conversation_id, run_id),
@@ -99,7 +97,7 @@ class LockLeases:
         return row["run_id"]
 
 
-async def fail_run(tx: aiosqlite.Connection, run_id: str | None, error: str) -> None:
+async def fail_run(tx: Tx, run_id: str | None, error: str) -> None:
     if run_id is None:
         return
     await tx.execute(

@@ -467,7 +467,7 @@ class RunManager:
         """Forget a conversation's messages (Letta's reset-messages); the next send compiles a
         new system message. Refused with 409 while a run holds the conversation."""
         holder = new_id("run")
-        async with self.store.db.transaction() as tx:
+        async with self.store.db.transaction(bulk=True) as tx:
             await self.leases.acquire(tx, conversation_id, holder)
             await tx.execute("DELETE FROM messages WHERE conversation_id = ?", (conversation_id,))
             await tx.execute(

@@ -195,7 +195,7 @@ class AgentStore:
         return _block(row)
 
     async def delete(self, agent_id: str) -> None:
-        async with self.db.transaction() as tx:
+        async with self.db.transaction(bulk=True) as tx:
             cur = await tx.execute("DELETE FROM agents WHERE id = ?", (agent_id,))
             if cur.rowcount == 0:
                 raise NotFound.of("Agent", agent_id)

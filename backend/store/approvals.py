@@ -4,11 +4,10 @@ A run that stops for approval ends (its stream closes, the lock is released); wh
 lives here, so the answer may come much later, from another client, or after a restart.
 """
 
+import sqlite3
 from dataclasses import dataclass
 
-import aiosqlite
-
-from backend.store.db import Database
+from backend.store.db import Database, Tx
 
 PENDING = "pending"
 
@@ -24,7 +23,7 @@ class WaitingCall:
     state: str = PENDING
 
 
-def _call(row: aiosqlite.Row) -> WaitingCall:
+def _call(row: sqlite3.Row) -> WaitingCall:
     return WaitingCall(
         row["tool_call_id"],
         row["run_id"],
@@ -41,9 +40,7 @@ class ApprovalStore:
         self.db = db
 
     @staticmethod
-    async def add_in(
-        tx: aiosqlite.Connection, conversation_id: str, calls: list[WaitingCall]
-    ) -> None:
+    async def add_in(tx: Tx, conversation_id: str, calls: list[WaitingCall]) -> None:
         await tx.executemany(
             "INSERT INTO tool_approvals (conversation_id, tool_call_id, run_id, message_id, name,"
             " arguments, client, state, pos) VALUES (?,?,?,?,?,?,?,?,?)",
@@ -64,7 +61,7 @@ class ApprovalStore:
         )
 
     @staticmethod
-    async def pending_in(tx: aiosqlite.Connection, conversation_id: str) -> list[WaitingCall]:
+    async def pending_in(tx: Tx, conversation_id: str) -> list[WaitingCall]:
         async with tx.execute(
             "SELECT * FROM tool_approvals WHERE conversation_id = ? AND state = 'pending'"
             " ORDER BY pos",
@@ -74,7 +71,7 @@ class ApprovalStore:
 
     @staticmethod
     async def find_in(
-        tx: aiosqlite.Connection, conversation_id: str, tool_call_ids: list[str]
+        tx: Tx, conversation_id: str, tool_call_ids: list[str]
     ) -> dict[str, WaitingCall]:
         marks = ",".join("?" * len(tool_call_ids))
         async with tx.execute(
@@ -84,9 +81,7 @@ class ApprovalStore:
             return {r["tool_call_id"]: _call(r) for r in await cur.fetchall()}
 
     @staticmethod
-    async def settle_in(
-        tx: aiosqlite.Connection, conversation_id: str, states: dict[str, str]
-    ) -> None:
+    async def settle_in(tx: Tx, conversation_id: str, states: dict[str, str]) -> None:
         await tx.executemany(
             "UPDATE tool_approvals SET state = ? WHERE conversation_id = ? AND tool_call_id = ?",
             [(state, conversation_id, call_id) for call_id, state in states.items()],

@@ -11,10 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import aiosqlite
-
 from backend.errors import InvalidArgument, NotFound
-from backend.store.db import Database, now_iso
+from backend.store.db import Database, Tx, now_iso
 from shared_schema import new_id
 
 
@@ -70,9 +68,7 @@ class BlockStore:
         self.db = db
 
     @staticmethod
-    async def record(
-        tx: aiosqlite.Connection, block_id: str, before: str | None, after: str, author: Author
-    ) -> None:
+    async def record(tx: Tx, block_id: str, before: str | None, after: str, author: Author) -> None:
         """Append one change to the block's history (inside the caller's transaction)."""
         async with tx.execute(
             "SELECT COALESCE(MAX(version), 0) + 1 FROM block_history WHERE block_id = ?",

@@ -233,7 +233,7 @@ class ConversationStore:
         """
         fork_id = new_id("conv")
         now = now_iso()
-        async with self.db.transaction() as tx:
+        async with self.db.transaction(bulk=True) as tx:
             async with tx.execute(
                 "SELECT agent_id FROM conversations WHERE id = ?", (conversation_id,)
             ) as cur:
@@ -299,7 +299,7 @@ class ConversationStore:
         return [r["id"] for r in rows]
 
     async def delete(self, conversation_id: str) -> None:
-        async with self.db.transaction() as tx:
+        async with self.db.transaction(bulk=True) as tx:
             cur = await tx.execute("DELETE FROM conversations WHERE id = ?", (conversation_id,))
             if cur.rowcount == 0:
                 raise NotFound.of("Conversation", conversation_id)

@@ -15,11 +15,12 @@ statements it runs, so the loop keeps serving other requests meanwhile.
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import sqlite3
 import stat
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Generator, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -102,6 +103,9 @@ def _open_problem(exc: BaseException, path: Path) -> str:
     return f"Cannot use the database file {path}: {exc}."
 
 
+log = logging.getLogger("chinwag.store")
+
+
 def now_iso() -> str:
     """Current time as ISO-8601 with an explicit UTC offset, as the API writes timestamps."""
     return datetime.now(UTC).isoformat(timespec="microseconds")
@@ -110,12 +114,93 @@ def now_iso() -> str:
 T = TypeVar("T")
 READER_THREADS = 2
 INLINE_ROWS = 200
+# Another process holds the write lock: retry BEGIN IMMEDIATE after this many seconds (doubling
+# up to the maximum) until the busy timeout, without blocking the event loop meanwhile.
+BUSY_RETRY_SECONDS = 0.0005
+BUSY_RETRY_MAX_SECONDS = 0.02
+BUSY_TIMEOUT_SECONDS = 10.0
+# The inline writer never checkpoints on commit (that copies pages and syncs the disk, on the
+# event loop); a reader thread checkpoints after this many commits instead.
+CHECKPOINT_COMMITS = 200
 PRAGMAS = (
     "PRAGMA journal_mode=WAL",
     "PRAGMA synchronous=NORMAL",
     "PRAGMA foreign_keys=ON",
     "PRAGMA busy_timeout=10000",
 )
+
+
+class _Executed:
+    """What :meth:`InlineTx.execute` returns: awaited (or entered) it runs the statement and
+    gives its cursor, as aiosqlite's ``execute`` does."""
+
+    __slots__ = ("_run",)
+
+    def __init__(self, run: Callable[[], sqlite3.Cursor]) -> None:
+        self._run = run
+
+    def __await__(self) -> Generator[Any, None, "InlineCursor"]:
+        return self._cursor().__await__()
+
+    async def _cursor(self) -> "InlineCursor":
+        return InlineCursor(self._run())
+
+    async def __aenter__(self) -> "InlineCursor":
+        return InlineCursor(self._run())
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+
+class InlineCursor:
+    """A finished statement's cursor with aiosqlite's (awaitable) API."""
+
+    __slots__ = ("_cursor",)
+
+    def __init__(self, cursor: sqlite3.Cursor) -> None:
+        self._cursor = cursor
+
+    @property
+    def rowcount(self) -> int:
+        return self._cursor.rowcount
+
+    @property
+    def lastrowid(self) -> int | None:
+        return self._cursor.lastrowid
+
+    async def fetchone(self) -> sqlite3.Row | None:
+        return self._cursor.fetchone()
+
+    async def fetchall(self) -> list[sqlite3.Row]:
+        return self._cursor.fetchall()
+
+
+class InlineTx:
+    """A connection with aiosqlite's API whose statements run right on the event loop.
+
+    A transaction's statements are small (a few rows by key) and take microseconds, far less
+    than a thread hand-off each; the one that can wait, ``BEGIN IMMEDIATE`` while another
+    process writes, is retried asynchronously (see :meth:`Database.transaction`).
+    """
+
+    __slots__ = ("_conn",)
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    @property
+    def in_transaction(self) -> bool:
+        return self._conn.in_transaction
+
+    def execute(self, sql: str, params: Iterable[Any] = ()) -> _Executed:
+        return _Executed(lambda: self._conn.execute(sql, tuple(params)))
+
+    def executemany(self, sql: str, rows: Iterable[Iterable[Any]]) -> _Executed:
+        return _Executed(lambda: self._conn.executemany(sql, rows))
+
+
+# A write transaction's connection: inline (the usual one) or aiosqlite's (bulk work).
+Tx = InlineTx | aiosqlite.Connection
 
 
 class JsonText(str):
@@ -137,12 +222,14 @@ class Database:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._writer: aiosqlite.Connection | None = None
-        self._reader: aiosqlite.Connection | None = None
         self._write_lock = asyncio.Lock()
         self._readers: ThreadPoolExecutor | None = None
         self._reader_connections: list[sqlite3.Connection] = []
         self._local = threading.local()
         self._inline: sqlite3.Connection | None = None
+        self._inline_writer: sqlite3.Connection | None = None
+        self._commits = 0
+        self._checkpoint: asyncio.Future[Any] | None = None
 
     async def open(self) -> None:
         """Open (creating if needed) and migrate; :class:`StoreOpenError` says what is wrong."""
@@ -150,8 +237,10 @@ class Database:
             self._create_private()
             self._writer = await self._connect()
             await self._migrate(self._writer, self.path)
-            self._reader = await self._connect()
             self._inline = self._read_connection()
+            self._inline_writer = self._read_connection()
+            self._inline_writer.execute("PRAGMA busy_timeout=0")
+            self._inline_writer.execute("PRAGMA wal_autocheckpoint=0")
             self._readers = ThreadPoolExecutor(READER_THREADS, "chinwag-reader")
         except (sqlite3.Error, OSError) as exc:
             await self.close()
@@ -173,17 +262,21 @@ class Database:
                     path.chmod(mode & 0o700)
 
     async def close(self) -> None:
+        if self._checkpoint is not None:
+            await asyncio.wait([self._checkpoint])
         if self._readers is not None:
             self._readers.shutdown(wait=True)
             self._readers = None
-        for conn in [*self._reader_connections, *filter(None, [self._inline])]:
+        if self._inline_writer is not None and self._commits:
+            with contextlib.suppress(sqlite3.Error):
+                self._inline_writer.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        for conn in [*self._reader_connections, *filter(None, [self._inline, self._inline_writer])]:
             conn.close()
         self._reader_connections.clear()
-        self._inline = None
-        for conn in (self._reader, self._writer):
-            if conn is not None:
-                await conn.close()
-        self._reader = self._writer = None
+        self._inline = self._inline_writer = None
+        if self._writer is not None:
+            await self._writer.close()
+        self._writer = None
 
     async def _connect(self) -> aiosqlite.Connection:
         conn = await aiosqlite.connect(self.path, isolation_level=None)
@@ -232,14 +325,34 @@ class Database:
             )
 
     @property
-    def reader(self) -> aiosqlite.Connection:
-        """A read connection with the writer's (aiosqlite) API, for code shared with writes."""
-        assert self._reader is not None, "database is not open"
-        return self._reader
+    def reader(self) -> InlineTx:
+        """The loop's read connection with a transaction's API, for small reads in code shared
+        with writes."""
+        assert self._inline is not None, "database is not open"
+        return InlineTx(self._inline)
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
-        """A write transaction; commits on success and rolls back on any exception."""
+    async def transaction(self, *, bulk: bool = False) -> AsyncIterator[Tx]:
+        """A write transaction; commits on success and rolls back on any exception.
+
+        Its statements run on the event loop (:class:`InlineTx`), unless ``bulk``: a
+        transaction that may touch thousands of rows (deleting a conversation, a compaction,
+        a fork) runs them on the writer's own thread, so the loop keeps serving meanwhile.
+        """
+        if not bulk:
+            conn = self._inline_writer
+            assert conn is not None, "database is not open"
+            async with self._write_lock:
+                await self._begin(conn)
+                try:
+                    yield InlineTx(conn)
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
+                conn.execute("COMMIT")
+            self._committed()
+            return
         assert self._writer is not None, "database is not open"
         async with self._write_lock:
             await self._writer.execute("BEGIN IMMEDIATE")
@@ -252,6 +365,36 @@ class Database:
                     await self._writer.execute("ROLLBACK")
                 raise
             await self._writer.execute("COMMIT")
+
+    @staticmethod
+    async def _begin(conn: sqlite3.Connection) -> None:
+        """``BEGIN IMMEDIATE``; while another process writes, wait for it without blocking."""
+        delay, waited = BUSY_RETRY_SECONDS, 0.0
+        while True:
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if _primary_code(exc) != SQLITE_BUSY or waited >= BUSY_TIMEOUT_SECONDS:
+                    raise
+            await asyncio.sleep(delay)
+            waited += delay
+            delay = min(delay * 2, BUSY_RETRY_MAX_SECONDS)
+
+    def _committed(self) -> None:
+        """Count a commit; every ``CHECKPOINT_COMMITS`` of them, checkpoint on a thread."""
+        self._commits += 1
+        running = self._checkpoint is not None and not self._checkpoint.done()
+        if self._commits % CHECKPOINT_COMMITS or running or self._readers is None:
+            return
+        loop = asyncio.get_running_loop()
+        self._checkpoint = loop.run_in_executor(self._readers, self._run_checkpoint)
+
+    def _run_checkpoint(self) -> None:
+        try:
+            self._thread_reader().execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        except sqlite3.Error:
+            log.exception("could not checkpoint the database's write-ahead log; will retry")
 
     async def read(self, fn: Callable[[sqlite3.Connection], T], *, rows: int | None = None) -> T:
         """``fn(connection)``: on the loop if it reads at most ``INLINE_ROWS`` ``rows`` by

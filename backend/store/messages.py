@@ -5,10 +5,8 @@ import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
-import aiosqlite
-
 from backend.errors import InvalidArgument, NotFound
-from backend.store.db import Database, JsonText, dumps, json_array, now_iso
+from backend.store.db import Database, JsonText, Tx, dumps, json_array, now_iso
 from backend.store.paging import Order, page_query
 from backend.store.schema import ORD_STRIDE
 from shared_schema import new_id
@@ -142,9 +140,7 @@ WIRE_JSON = " || ".join(
 )
 
 
-async def insert_rows(
-    tx: aiosqlite.Connection, conversation_id: str, rows: list[tuple[int, NewMessage]]
-) -> None:
+async def insert_rows(tx: Tx, conversation_id: str, rows: list[tuple[int, NewMessage]]) -> None:
     """Insert messages at the given ``ord`` positions and mark the conversation as active."""
     now = now_iso()
     await tx.executemany(
@@ -189,9 +185,7 @@ class MessageStore:
         self.db = db
 
     @staticmethod
-    async def append(
-        tx: aiosqlite.Connection, conversation_id: str, messages: list[NewMessage]
-    ) -> list[str]:
+    async def append(tx: Tx, conversation_id: str, messages: list[NewMessage]) -> list[str]:
         """Store messages at the end of the history, in context; returns their ids."""
         async with tx.execute(
             "SELECT MAX(ord) FROM messages WHERE conversation_id = ?", (conversation_id,)
@@ -256,9 +250,7 @@ class MessageStore:
         return json_array([r[0] for r in rows])
 
     @staticmethod
-    async def sent_with_otids(
-        tx: aiosqlite.Connection, conversation_id: str, otids: list[str]
-    ) -> list[sqlite3.Row]:
+    async def sent_with_otids(tx: Tx, conversation_id: str, otids: list[str]) -> list[sqlite3.Row]:
         """The messages this conversation's own runs stored under these otids (a fork's copies
         belong to the source's runs and do not count), inside a transaction."""
         async with tx.execute(*_otid_query(conversation_id, otids)) as cur:

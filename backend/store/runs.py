@@ -4,10 +4,8 @@ import json
 import sqlite3
 from typing import Any
 
-import aiosqlite
-
 from backend.errors import InvalidArgument, NotFound
-from backend.store.db import INLINE_ROWS, Database, dumps, now_iso
+from backend.store.db import INLINE_ROWS, Database, Tx, dumps, now_iso
 from backend.store.paging import Order, page_query
 
 RUN_STATUSES = ("created", "running", "completed", "failed", "cancelled")
@@ -31,9 +29,7 @@ class RunStore:
         self.db = db
 
     @staticmethod
-    async def create(
-        tx: aiosqlite.Connection, run_id: str, conversation_id: str, agent_id: str
-    ) -> None:
+    async def create(tx: Tx, run_id: str, conversation_id: str, agent_id: str) -> None:
         await tx.execute(
             "INSERT INTO runs (id, conversation_id, agent_id, status, created_at)"
             " VALUES (?, ?, ?, 'running', ?)",
@@ -42,7 +38,7 @@ class RunStore:
 
     @staticmethod
     async def finish(
-        tx: aiosqlite.Connection,
+        tx: Tx,
         run_id: str,
         *,
         status: str,
@@ -59,9 +55,7 @@ class RunStore:
         await RunStore.add_chunks(tx, run_id, chunks)
 
     @staticmethod
-    async def add_chunks(
-        tx: aiosqlite.Connection, run_id: str, chunks: list[dict[str, Any]]
-    ) -> None:
+    async def add_chunks(tx: Tx, run_id: str, chunks: list[dict[str, Any]]) -> None:
         """Persist chunks of a run (while it runs, so other server processes can follow it)."""
         await tx.executemany(
             "INSERT OR REPLACE INTO run_chunks (run_id, seq_id, data) VALUES (?, ?, ?)",
@@ -145,7 +139,7 @@ class RunStore:
         The caller passes its previous cutoff as ``ended_from``, so each sweep looks only at
         the runs that expired since the last one, however long the history grows.
         """
-        async with self.db.transaction() as tx:
+        async with self.db.transaction(bulk=True) as tx:
             await tx.execute(
                 "DELETE FROM run_chunks WHERE run_id IN (SELECT id FROM runs WHERE"
                 " completed_at >= ? AND completed_at < ?)",

@@ -4,10 +4,8 @@ import json
 import sqlite3
 from typing import Any
 
-import aiosqlite
-
 from backend.errors import InvalidArgument, NotFound
-from backend.store.db import Database, dumps, now_iso
+from backend.store.db import Database, Tx, dumps, now_iso
 from shared_schema import new_id
 
 
@@ -90,7 +88,7 @@ class ToolStore:
         return list(dict.fromkeys(resolved))
 
     @staticmethod
-    async def attach_in(tx: aiosqlite.Connection, agent_id: str, tool_ids: list[str]) -> None:
+    async def attach_in(tx: Tx, agent_id: str, tool_ids: list[str]) -> None:
         """Give the agent these tools (inside the caller's transaction); already there is fine."""
         async with tx.execute(
             "SELECT COALESCE(MAX(pos), 0) FROM agent_tools WHERE agent_id = ?", (agent_id,)

@@ -5,6 +5,7 @@ import asyncio
 import ipaddress
 import logging
 import os
+import socket
 import sys
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from backend.llm import ProviderConfigError
 from backend.serving import Server, build_config
 from backend.settings import Settings, default_db_path, load_config
 from backend.store.db import Database, StoreOpenError
+from backend.workers import bind, serve_workers
 
 
 def _is_loopback(host: str) -> bool:
@@ -85,6 +87,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         metavar="SECONDS",
         help="close a connection whose request body takes longer (default: %(default)s)",
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="serve from N processes on the one database, for more sends per second on a"
+        " machine with N cores (default: %(default)s)",
+    )
     parser.add_argument("--log-level", default="info")
     parser.add_argument(
         "--access-log",
@@ -122,6 +132,8 @@ def main(argv: list[str] | None = None) -> None:
         config=load_config(),
     )
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
+    if args.workers < 1:
+        sys.exit("chinwag: --workers must be at least 1.")
     try:
         app = create_app(settings)
     except ProviderConfigError as exc:
@@ -135,13 +147,27 @@ def main(argv: list[str] | None = None) -> None:
         f"(database {settings.db_path})",
         flush=True,
     )
+    if args.workers == 1:
+        _serve(app, args)
+        return
+    try:
+        sock = bind(args.host, args.port)
+    except OSError as exc:
+        sys.exit(f"chinwag: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}")
+    # Each worker builds its own app after the fork: nothing of the parent's is shared.
+    serve_workers(args.workers, sock, lambda sock: _serve(create_app(settings), args, sock))
+
+
+def _serve(app: Starlette, args: argparse.Namespace, sock: socket.socket | None = None) -> None:
     config = build_config(
         app,
         header_timeout=args.header_timeout,
         body_timeout=args.body_timeout,
         **uvicorn_options(args),
     )
-    Server(config, before_shutdown=lambda: _stop_runs(app)).run()
+    Server(config, before_shutdown=lambda: _stop_runs(app)).run(
+        sockets=[sock] if sock is not None else None
+    )
 
 
 if __name__ == "__main__":

@@ -72,3 +72,40 @@ def test_the_access_log_is_off_unless_asked_for(tmp_path: Path) -> None:
     assert "GET /v1/agents/" not in access_logged(tmp_path, "quiet", "--log-level", "info")
     logged = access_logged(tmp_path, "logged", "--log-level", "info", "--access-log")
     assert '"GET /v1/agents/ HTTP/1.1" 200' in logged
+
+
+def children_of(pid: int) -> set[int]:
+    found: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found |= {int(c) for c in (task / "children").read_text().split()}
+    return found
+
+
+def test_workers_serve_from_several_processes_on_one_database(tmp_path: Path) -> None:
+    server = ServerProcess(tmp_path / "w.db", tmp_path / "none.toml", "--workers", "2")
+    try:
+        workers = children_of(server.process.pid)
+        assert len(workers) == 2
+        with httpx.Client(base_url=server.url, timeout=30) as http:
+            agent = http.post("/v1/agents/", json={"name": "w", "model": "builtin/echo"}).json()
+            ids = [
+                http.post("/v1/conversations/", params={"agent_id": agent["id"]}, json={}).json()[
+                    "id"
+                ]
+                for _ in range(6)
+            ]
+            for conversation_id in ids:
+                body = {"messages": [{"role": "user", "content": "hello"}]}
+                answer = http.post(f"/v1/conversations/{conversation_id}/messages", json=body)
+                assert answer.status_code == 200 and "data: [DONE]" in answer.text
+            for conversation_id in ids:
+                listed = http.get(f"/v1/conversations/{conversation_id}/messages").json()
+                assert [m["message_type"] for m in listed][-2:] == [
+                    "user_message",
+                    "assistant_message",
+                ]
+    finally:
+        server.stop()
+    assert server.process.returncode == 0
+    for pid in workers:
+        assert not Path(f"/proc/{pid}").exists()

@@ -347,6 +347,21 @@ def human_block(server: ServerThread, agent_id: str) -> str:
         return next(b["value"] for b in response.json()["blocks"] if b["label"] == "human")
 
 
+def test_verbose_shows_tool_calls_on_stderr_and_keeps_stdout_the_reply(
+    server: ServerThread, env: dict[str, str]
+) -> None:
+    agent_id = create_agent(server, "rememberer")
+
+    result = ask(env, "--server", server.url, "-v", "remember that I like tea")
+
+    assert result.returncode == EXIT_OK, result.stderr
+    assert '→ memory_insert {"label": "human", "new_string": "I like tea"}' in result.stderr
+    assert "← success" in result.stderr
+    assert "memory_insert" not in result.stdout
+    assert "I like tea" in result.stdout
+    assert "I like tea" in human_block(server, agent_id)
+
+
 def test_approval_pending_exits_3_and_says_how_to_answer(
     server: ServerThread, env: dict[str, str]
 ) -> None:

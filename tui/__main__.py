@@ -64,11 +64,14 @@ def main(argv: list[str] | None = None) -> None:
         agent_id=args.agent,
         conversation_id=args.conversation,
     )
+    app = ChinwagApp(settings)
     try:
-        ChinwagApp(settings).run()
+        app.run()
     finally:
         if launcher is not None:
             launcher.stop()
+    if app.return_code:  # a crash: say so to the shell
+        sys.exit(app.return_code)
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ go through :meth:`ChinwagApp.report`. Bindings have ids so ``[keymap]`` can rema
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
 from typing import Any
 
@@ -57,7 +58,6 @@ from tui.widgets.agents import AgentList
 from tui.widgets.composer import Composer
 from tui.widgets.conversations import ConversationList
 from tui.widgets.messages import MessageList
-from tui.widgets.splitter import Splitter
 from tui.widgets.status import StatusBar
 from tui.widgets.tools import ApprovalBlock
 
@@ -203,7 +203,7 @@ class ChinwagApp(App):
     def _agent_chosen(self, event: AgentList.Chosen) -> None:
         if self.agent is None or self.agent.id != event.agent.id:
             self.agent = event.agent
-            self.chat.conversation = None
+            self.chat.conversation = None  # names the new agent in the chat's header
             self.status.model = event.agent.model or ""
             self.conversations_pane.load()
             self.memory_pane.agent_changed()
@@ -211,7 +211,7 @@ class ChinwagApp(App):
     @on(AgentsPane.Deleted)
     async def _agent_deleted(self) -> None:
         self.agent = None
-        await self.chat.close()
+        await self.chat.close()  # names no agent in the chat's header
         self.conversations_pane.clear()
 
     @on(ConversationList.Chosen)
@@ -256,14 +256,6 @@ class ChinwagApp(App):
     def action_focus(self, pane: str) -> None:
         self._q(f"#{pane}", Widget).focus()
 
-    def action_resize(self, delta: int) -> None:
-        focused = self.focused
-        pane = focused.parent if focused is not None else None
-        if pane is None or pane.id not in ("agents-pane", "conversations-pane"):
-            return
-        width = pane.outer_size.width + delta
-        pane.styles.width = max(Splitter.MIN_WIDTH, min(width, self.size.width // 2))
-
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
         commands = [c for name in PALETTE_ORDER for c in self._commands_of(name)]
@@ -282,12 +274,30 @@ class ChinwagApp(App):
         self.connection.report(exc)
 
     def set_activity(self, text: str) -> None:
-        if self.screen_stack:  # workers are cancelled after the screens are gone at exit
-            self.status.activity = text
+        if status := self.status_bar():
+            status.activity = text
+
+    def set_context(self, text: str) -> None:
+        """The context figures of the status bar."""
+        if status := self.status_bar():
+            status.context = text
+
+    def status_bar(self) -> StatusBar | None:
+        """The status bar, or ``None`` once it is gone (workers can end after it at exit)."""
+        if not self.screen_stack:
+            return None
+        found = self.screen_stack[0].query("#status")
+        return found.first(StatusBar) if found else None
 
     def key_of(self, binding_id: str, default: str) -> str:
         """The key bound to ``binding_id``, after the user's keymap."""
         return self.settings.config.keymap.get(binding_id, default)
+
+    def _handle_exception(self, error: Exception) -> None:
+        # A crash ends the app (with exit code 1): keep the draft first, whatever broke.
+        with contextlib.suppress(Exception):  # best effort while crashing
+            self.chat.save_draft()
+        super()._handle_exception(error)
 
     def _save_theme(self, theme: Any) -> None:
         if theme.name != self.settings.config.theme:

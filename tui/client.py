@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import quote
@@ -180,6 +180,9 @@ class ChinwagClient:
         )
         self._convention: CursorConvention | None = None
         self._reattach_attempts = reattach_attempts
+        # Told whether the server answered (True) or could not be reached (False), on every
+        # request: a status line can then follow the real state instead of a periodic check.
+        self.on_reachable: Callable[[bool], None] | None = None
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -190,11 +193,18 @@ class ChinwagClient:
         """The absolute URL of an API path, as shown in error messages."""
         return f"{self.base_url}{path}"
 
+    def _reached(self, reachable: bool) -> None:
+        if self.on_reachable is not None:
+            self.on_reachable(reachable)
+
     async def _request(self, method: str, path: str, **kwargs: Any) -> Any:
         try:
             response = await self._http.request(method, path, **kwargs)
         except httpx.TransportError as exc:
+            self._reached(False)
             raise ConnectionFailed(self.url(path), _reason(exc)) from exc
+        if response.status_code not in (401, 403):  # a refused token is not a working link
+            self._reached(True)
         if response.status_code >= 400:
             raise _api_error(response, self.url(path))
         if not response.content:
@@ -411,6 +421,15 @@ class ChinwagClient:
         more = len(items) > limit
         return MessagePage(list(reversed(items[:limit])), more)
 
+    async def oldest_page(
+        self, conversation_id: str, limit: int = 50, *, include_compacted: bool = False
+    ) -> MessagePage:
+        """The oldest ``limit`` messages, oldest first, and whether newer ones exist."""
+        items = await self.list_messages(
+            conversation_id, order="asc", limit=limit + 1, include_compacted=include_compacted
+        )
+        return MessagePage(items[:limit], len(items) > limit)
+
     async def older_page(
         self,
         conversation_id: str,
@@ -552,10 +571,15 @@ class ChinwagClient:
         run_id: str | None = body.get("run_id")
         seen_seq = False
         reattaching = False
+        # Said only once the new stream answers: a re-attach that fails is not announced.
+        announce: Reattached | None = None
         failures = 0
         while True:
             try:
                 async for chunk in self._stream(path, body):
+                    if announce is not None:
+                        yield announce
+                        announce = None
                     seq = getattr(chunk, "seq_id", None)
                     if seq is not None:
                         if seq <= last_seq:
@@ -564,6 +588,8 @@ class ChinwagClient:
                     run_id = getattr(chunk, "run_id", None) or run_id
                     failures = 0
                     yield chunk
+                if announce is not None:
+                    yield announce
                 return
             except (StreamDropped, ConnectionFailed) as exc:
                 if isinstance(exc, ConnectionFailed) and not reattaching:
@@ -584,7 +610,7 @@ class ChinwagClient:
             body.update(_owner(conversation_id))
             if run_id:
                 body["run_id"] = run_id
-            yield Reattached(run_id, body["starting_after"], replayed=not seen_seq)
+            announce = Reattached(run_id, body["starting_after"], replayed=not seen_seq)
 
     async def _resumable(self, run_id: str | None, seen_seq: bool) -> bool:
         """Whether re-attaching can pick up a dropped stream: the chunks were numbered (else the
@@ -613,6 +639,8 @@ class ChinwagClient:
         try:
             async with aconnect_sse(self._http, "POST", path, json=body) as source:
                 response = source.response
+                if response.status_code not in (401, 403):
+                    self._reached(True)
                 if response.status_code >= 400:
                     await response.aread()
                     raise _api_error(response, url)
@@ -631,6 +659,7 @@ class ChinwagClient:
         except ApiError:
             raise
         except httpx.ConnectError as exc:
+            self._reached(False)
             raise ConnectionFailed(url, _reason(exc)) from exc
         except _DROP_ERRORS as exc:
             if stopped:

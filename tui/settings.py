@@ -34,7 +34,8 @@ class AppSettings:
     now: Callable[[], datetime] = _now
     cursor_blink: bool = True
     show_latency: bool = True
-    health_interval: float = 15.0
+    # Seconds between health checks of an idle, connected app (0: none, as in snapshots).
+    health_interval: float = 3.0
     page_size: int = 25
     window: int = 60
     export_dir: Path = field(default_factory=Path.cwd)

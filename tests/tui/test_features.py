@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from textual.widgets import TextArea
 
 from tests.servers import ServerThread, make_settings
 from tests.tui.conftest import AppFactory
@@ -100,7 +99,7 @@ async def test_agent_details_save_memory_blocks_on_the_server(
             lambda: isinstance(app.screen, AgentDetailScreen) and app.screen.ready,
             what="the detail view",
         )
-        human = app.screen.query_one("#block-human", TextArea)
+        human = app.screen.block_areas["human"]
         assert human.text == "Sam"
         human.text = "Sam, who bakes on Sundays."
         await pilot.press("ctrl+s")

@@ -181,6 +181,7 @@ class Scenario:
 SCENARIOS: dict[str, Scenario] = {
     "empty_first_start": Scenario(settle, {"empty": True}),
     "populated_panes": Scenario(opened),
+    "small_terminal": Scenario(opened, size=(80, 24)),
     "reasoning_and_tool_blocks": Scenario(expand_blocks, size=(130, 50)),
     "reply_mid_stream": Scenario(mid_stream),
     "finished_reply": Scenario(finished_reply),

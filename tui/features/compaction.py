@@ -26,10 +26,10 @@ class Compaction(Feature):
         if conversation is None:
             self.app.notify("Open a conversation first.")
             return
-        tokens = chat.usage.total_tokens if chat.usage else chat.estimate_tokens()
-        figures = ContextFigures(
-            len(conversation.in_context_message_ids), tokens, chat.context_window()
-        )
+        count = chat.context_count
+        if count is None:
+            count = len(conversation.in_context_message_ids)
+        figures = ContextFigures(count, chat.context_tokens(), chat.context_window())
 
         def chosen(mode: str | None) -> None:
             if mode:

@@ -1,12 +1,22 @@
-"""Reaching the server: start the bundled one if needed, check health, show connection errors."""
+"""Reaching the server: start the bundled one if needed, check health, show connection errors.
+
+The status line follows the real state: every request reports whether the server answered
+(``ChinwagClient.on_reachable``), an idle app checks ``/v1/health/`` every ``health_interval``
+seconds, and every second while the server is away, so it shows "connected" again (and the
+error screen goes) as soon as the server is back.
+"""
 
 from __future__ import annotations
 
-from typing import ClassVar
+import time
+from typing import TYPE_CHECKING, ClassVar
 
 from tui.errors import ClientError, ConnectionFailed, Unauthorized
 from tui.parts import Command, Feature
 from tui.screens.dialogs import ConnectionErrorScreen
+
+if TYPE_CHECKING:
+    from tui.app import ChinwagApp
 
 
 class Connection(Feature):
@@ -17,11 +27,39 @@ class Connection(Feature):
         Command("connection.refresh", "Refresh", "Reload agents, conversations and messages"),
     ]
 
+    RECONNECT_INTERVAL = 1.0
+
+    def __init__(self, app: ChinwagApp) -> None:
+        super().__init__(app)
+        self._last_check = 0.0
+
     def start(self) -> None:
-        settings = self.app.settings
         self.connect()
-        if settings.health_interval > 0:
-            self.app.set_interval(settings.health_interval, self.check_health)
+        if self.app.settings.health_interval > 0:
+            self.app.set_interval(self.RECONNECT_INTERVAL / 2, self._tick)
+
+    def _tick(self) -> None:
+        status = self.app.status_bar()
+        if status is None:
+            return
+        away = status.state == "disconnected"
+        every = self.RECONNECT_INTERVAL if away else self.app.settings.health_interval
+        if self.app.client is not None and time.monotonic() - self._last_check >= every:
+            self._last_check = time.monotonic()
+            self.run(self.check_health(), "check health", exclusive=True)
+
+    def reachable(self, answered: bool) -> None:
+        """Every request's outcome: the status line says what the last one found."""
+        status = self.app.status_bar()
+        if status is None:
+            return
+        if not answered:
+            status.state = "disconnected"
+            return
+        if status.state == "disconnected":
+            status.state = "connected"
+            if isinstance(self.app.screen, ConnectionErrorScreen):  # back: load everything
+                self.app.screen.dismiss(True)
 
     def action_refresh(self) -> None:
         self.app.agent = None
@@ -43,13 +81,14 @@ class Connection(Feature):
                 app.url = await settings.launcher.wait_ready()
             if app.client is None:
                 app.client = settings.client_factory(app.url, settings.token)
+                app.client.on_reachable = self.reachable
             info = await app.client.health()
             status.url, status.version, status.latency_ms = app.url, info.version, info.latency_ms
             agents = await app.client.list_agents()
             status.state = "connected"
         except ClientError as exc:
             status.state = "disconnected"
-            self.show_error(exc.message, exc.url)
+            self.show_error(exc.message, exc.url, token=isinstance(exc, Unauthorized))
             return
         except Exception as exc:  # the launcher's own failure
             status.state = "disconnected"
@@ -69,11 +108,12 @@ class Connection(Feature):
         """A failed call: a lost connection gets the retry screen, anything else a toast."""
         if isinstance(exc, ConnectionFailed | Unauthorized):
             self.app.status.state = "disconnected"
-            self.show_error(exc.message, exc.url)
+            self.show_error(exc.message, exc.url, token=isinstance(exc, Unauthorized))
         else:
             self.app.notify(exc.message, title="Server error", severity="error", timeout=8)
 
-    def show_error(self, message: str, url: str) -> None:
+    def show_error(self, message: str, url: str, *, token: bool = False) -> None:
+        """The retry screen; ``token``: the server answered but refused the token."""
         if isinstance(self.app.screen, ConnectionErrorScreen):
             return
 
@@ -81,7 +121,7 @@ class Connection(Feature):
             if again:
                 self.connect()
 
-        self.app.push_screen(ConnectionErrorScreen(message, url), retry)
+        self.app.push_screen(ConnectionErrorScreen(message, url, token=token), retry)
 
     async def check_health(self) -> None:
         client = self.app.client
@@ -90,6 +130,6 @@ class Connection(Feature):
         try:
             info = await client.health()
         except ClientError:
-            self.app.status.state = "disconnected"
-            return
-        self.app.status.state, self.app.status.latency_ms = "connected", info.latency_ms
+            return  # the client has said so (reachable)
+        if status := self.app.status_bar():
+            status.latency_ms = info.latency_ms

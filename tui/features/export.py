@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import ClassVar
 
+from tui.clipboard import copy_text
 from tui.errors import ClientError
 from tui.parts import Command, Feature
 from tui.transcript import entry_of, to_markdown
@@ -62,8 +63,8 @@ class Export(Feature):
     def action_copy_last(self) -> None:
         replies = [e for e in self.app.messages.entries() if e.kind == "assistant"]
         if replies:
-            self.app.copy_to_clipboard(replies[-1].text)
-            self.app.notify("Last reply copied to the clipboard", timeout=2)
+            said = copy_text(replies[-1].text, self.app.copy_to_clipboard)
+            self.app.notify(f"Last reply: {said}", timeout=4)
 
 
 def _slug(text: str) -> str:

@@ -15,7 +15,7 @@ from textual.widget import Widget
 from textual.widgets import Label
 
 from shared_schema import Agent, ModelInfo
-from tui.errors import ClientError
+from tui.errors import ClientError, ConnectionFailed
 from tui.parts import Command, Part
 from tui.screens.agent_detail import AgentChanges, AgentDetailScreen
 from tui.screens.dialogs import ConfirmDialog, NewAgent, NewAgentDialog
@@ -97,11 +97,13 @@ class AgentsPane(Part, Vertical):
         agent = self.chinwag.agent
         if self.client is None or agent is None:
             return
-        screen = AgentDetailScreen(cursor_blink=self.chinwag.settings.cursor_blink)
+        screen = AgentDetailScreen(
+            self.save_changes, cursor_blink=self.chinwag.settings.cursor_blink
+        )
 
-        def closed(changes: AgentChanges | None) -> None:
-            if changes and screen.agent is not None:
-                self.save_agent(screen.agent, changes)
+        def closed(saved: Agent | None) -> None:
+            if saved is not None:
+                self.saved(saved)
 
         self.app.push_screen(screen, closed)
         self.load_agent_details(screen, agent.id)
@@ -118,16 +120,24 @@ class AgentsPane(Part, Vertical):
             return
         await screen.show(agent, self.models)
 
-    @work(exclusive=True, group="dialog", description="save agent details")
-    async def save_agent(self, agent: Agent, changes: AgentChanges) -> None:
+    async def save_changes(self, agent: Agent, changes: AgentChanges) -> Agent:
+        """Send the edits (the detail view shows a failure and keeps them for a retry)."""
+        client = self.client
+        if client is None:
+            raise ConnectionFailed(self.chinwag.url, "not connected")
+        for label, value in changes.blocks.items():
+            await client.update_block(agent.id, label, value)
+        edits = (("model", changes.model), ("system", changes.system))
+        fields = {k: v for k, v in edits if v is not None}
+        if fields:
+            agent = await client.update_agent(agent.id, **fields)
+        return agent
+
+    @work(exclusive=True, group="agents", description="list agents")
+    async def saved(self, agent: Agent) -> None:
+        """List the agents again so the saved one shows its new fields."""
         assert self.client is not None
         try:
-            for label, value in changes.blocks.items():
-                await self.client.update_block(agent.id, label, value)
-            edits = (("model", changes.model), ("system", changes.system))
-            fields = {k: v for k, v in edits if v is not None}
-            if fields:
-                agent = await self.client.update_agent(agent.id, **fields)
             agents = await self.client.list_agents()
         except ClientError as exc:
             self.chinwag.report(exc)

@@ -10,16 +10,24 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, ClassVar
 
-from textual import on, work
+from rich.text import Text
+from textual import events, on, work
 from textual.containers import Vertical
-from textual.css.query import NoMatches
 from textual.message import Message
+from textual.timer import Timer
 from textual.widget import Widget
-from textual.widgets import Markdown, Static
+from textual.widgets import Markdown, Static, TextArea
 
 from shared_schema import Conversation, ErrorMessage, PingMessage, StopReason, UsageStatistics
 from tui.client import ApprovalAnswer, MessagePage, Reattached
-from tui.errors import ApprovalPending, ClientError, ConversationBusy, NoActiveRun
+from tui.drafts import DraftFile
+from tui.errors import (
+    ApprovalPending,
+    ClientError,
+    ConnectionFailed,
+    ConversationBusy,
+    NoActiveRun,
+)
 from tui.parts import Command, Part
 from tui.tools import edited_label, is_memory_edit
 from tui.widgets.composer import Composer
@@ -65,19 +73,105 @@ class ChatPane(Part, Vertical):
         super().__init__(**kwargs)
         self.window = window
         self.cursor_blink = cursor_blink
-        self.conversation: Conversation | None = None
+        self._conversation: Conversation | None = None
+        self._narrow = False
+        self._mark = ""
         self.busy_run_id: str | None = None
         self.show_compacted = False
         self.usage: UsageStatistics | None = None
+        # In-context messages of the open conversation: read once when it opens, then counted
+        # from each turn (fetching every in-context id after each turn costs megabytes).
+        self.context_count: int | None = None
         self._streaming = False
         # The open conversation's in-context ids, on servers whose listing does not say which
         # messages are in context (Letta): the default view keeps only those.
         self._context_ids: set[str] | None = None
+        self._draft_timer: Timer | None = None
 
     def compose(self) -> Iterable[Widget]:
+        yield Static(id="chat-header")
         yield MessageList(window=self.window, id="messages")
         yield Static(id="busy")
         yield Composer(cursor_blink=self.cursor_blink, id="composer")
+
+    @property
+    def conversation(self) -> Conversation | None:
+        """The conversation shown (``None`` before the first message of a new one)."""
+        return self._conversation
+
+    @conversation.setter
+    def conversation(self, conversation: Conversation | None) -> None:
+        self._conversation = conversation
+        self.update_header()
+
+    def set_narrow(self, narrow: bool) -> None:
+        """The side panes are collapsed: the header says how to bring them back."""
+        self._narrow = narrow
+        self.update_header()
+
+    def set_mark(self, mark: str) -> None:
+        """A transient mark at the head of the header ("loading older…", "new below")."""
+        if mark != self._mark:
+            self._mark = mark
+            self.update_header()
+
+    def update_header(self) -> None:
+        """Name the agent, the conversation and the model above the transcript."""
+        if not self.is_mounted:
+            return
+        agent = self.chinwag.agent
+        text = Text(no_wrap=True, overflow="ellipsis")
+        if self._mark:
+            text.append(f"{self._mark}  ", style="bold reverse")
+        if self._narrow:
+            key = self.chinwag.key_of("app.toggle_panes", "ctrl+b")
+            text.append(f"≡ {key}  ", style="dim")
+        if agent is None:
+            text.append("no agent", style="dim")
+        else:
+            text.append(agent.name or agent.id, style="bold")
+            summary = self._conversation.summary if self._conversation else None
+            text.append(f" · {summary or 'new conversation'}")
+            text.append(f" · {agent.model or '?'}", style="dim")
+        self.query_one("#chat-header", Static).update(text)
+
+    def on_mount(self) -> None:
+        self.update_header()
+        draft = self.drafts.read()
+        if draft:
+            self.composer.text = draft
+            self.composer.move_cursor(self.composer.document.end)
+            self.notify("Your unsent draft is back in the composer.", timeout=4)
+
+    @property
+    def drafts(self) -> DraftFile:
+        return DraftFile(self.chinwag.settings.config.draft_path)
+
+    def on_key(self, event: events.Key) -> None:
+        # Typing while a message (or the transcript) has the focus is typing a message: it
+        # goes to the composer, which takes the focus, instead of being dropped.
+        composer = self.composer
+        if (
+            event.is_printable
+            and event.character
+            and self.app.focused is not composer
+            and event.key not in self.screen.active_bindings  # c copies a message, say
+        ):
+            event.stop()
+            event.prevent_default()
+            composer.focus()
+            composer.insert(event.character)
+
+    @on(TextArea.Changed, "#composer")
+    def _draft_changed(self) -> None:
+        # Written shortly after typing pauses, and at once if the app crashes (save_draft).
+        if self._draft_timer is not None:
+            self._draft_timer.stop()
+        self._draft_timer = self.set_timer(0.3, self.save_draft)
+
+    def save_draft(self) -> None:
+        """Put the composer's text on disk now."""
+        self.drafts.save(self.composer.text)
 
     @property
     def messages(self) -> MessageList:
@@ -124,6 +218,7 @@ class ChatPane(Part, Vertical):
             return
         self.conversation = conversation
         self.usage = None
+        self.context_count = None
         self.set_busy(None)
         view = self.messages
         view.fetching = True
@@ -208,12 +303,8 @@ class ChatPane(Part, Vertical):
     async def refresh_context(self) -> None:
         """Update the status bar's context figures from the server's view of the conversation."""
         conversation, client = self.conversation, self.client
-        try:
-            status = self.chinwag.status
-        except NoMatches:  # the app is closing: the status bar goes before the panes
-            return
         if conversation is None or client is None:
-            status.context = ""
+            self.chinwag.set_context("")
             return
         try:
             fresh = await client.get_conversation(conversation.id)
@@ -222,10 +313,22 @@ class ChatPane(Part, Vertical):
         if self.conversation is None or self.conversation.id != fresh.id:
             return
         self.conversation = fresh
+        self.context_count = len(fresh.in_context_message_ids)
+        self.show_context()
+
+    def show_context(self) -> None:
+        """The status bar's figures: messages in context, and tokens (the model's count of
+        the last turn, else an estimate from the text shown)."""
+        if self.context_count is None:
+            return
         window = self.context_window()
-        tokens = self.usage.total_tokens if self.usage else self.estimate_tokens()
-        used = f"~{tokens:,} tok" + (f" / {window:,}" if window else "")
-        status.context = f"{len(fresh.in_context_message_ids)} msgs · {used}"
+        used = f"~{self.context_tokens():,} tok" + (f" / {window:,}" if window else "")
+        self.chinwag.set_context(f"{self.context_count:,} msgs · {used}")
+
+    def context_tokens(self) -> int:
+        if self.usage is not None and self.usage.total_tokens:
+            return self.usage.total_tokens
+        return self.estimate_tokens()
 
     def context_window(self) -> int | None:
         agent = self.chinwag.agent
@@ -233,7 +336,13 @@ class ChatPane(Part, Vertical):
         return config.context_window if config else None
 
     def estimate_tokens(self) -> int:
-        return sum(len(e.text) for e in self.messages.entries() if e.in_context) // 4
+        """About four characters a token, over all in-context messages: the ones shown give
+        the average length, the count says how many there are."""
+        shown = [len(e.text) for e in self.messages.entries() if e.in_context]
+        if not shown:
+            return 0
+        count = max(self.context_count or 0, len(shown))
+        return round(sum(shown) / len(shown) * count / 4)
 
     async def _current_context(self, conversation: Conversation, page: MessagePage) -> MessagePage:
         """Keep only in-context messages in the default view when the server lists compacted
@@ -267,6 +376,42 @@ class ChatPane(Part, Vertical):
     def _need_newer(self) -> None:
         self._claim_page(older=False)
 
+    @on(MessageList.JumpNewest)
+    def _jump_newest(self) -> None:
+        if self.conversation is not None:
+            self.open_conversation(self.conversation)
+
+    @on(MessageList.JumpOldest)
+    def _jump_oldest(self) -> None:
+        if self.conversation is not None:
+            self.load_oldest(self.conversation)
+
+    @work(exclusive=True, group="open", description="load oldest page")
+    async def load_oldest(self, conversation: Conversation) -> None:
+        """The first page of the conversation, in one step however long the history."""
+        view, client = self.messages, self.client
+        assert client is not None
+        view.fetching = True
+        self.set_mark("loading the first messages…")
+        try:
+            page = await client.oldest_page(
+                conversation.id,
+                self.chinwag.settings.page_size,
+                include_compacted=self.show_compacted,
+            )
+            messages = page.messages
+            if self._context_ids is not None and not self.show_compacted:
+                messages = [m for m in messages if getattr(m, "id", None) in self._context_ids]
+            if self.conversation is conversation:
+                await view.show_oldest(messages, page.more)
+        except ClientError as exc:
+            self.chinwag.report(exc)
+            return
+        finally:
+            view.fetching = False
+            self.set_mark("")
+        view.call_after_refresh(view.check_edges)
+
     def _claim_page(self, *, older: bool) -> None:
         # Claim the view synchronously: a second request while one is in flight is dropped,
         # never allowed to cancel the first.
@@ -275,6 +420,7 @@ class ChatPane(Part, Vertical):
         if view.fetching or self.conversation is None or cursor is None:
             return
         view.fetching = True
+        self.set_mark("loading older…" if older else "loading newer…")
         self.load_page(self.conversation, cursor, older=older)
 
     @work(group="page", description="load page")
@@ -305,6 +451,8 @@ class ChatPane(Part, Vertical):
             return
         finally:
             view.fetching = False
+            self.set_mark("")
+        view.pay_owed()
         view.call_after_refresh(view.check_edges)
 
     # -- turns ----------------------------------------------------------------------------
@@ -387,13 +535,27 @@ class ChatPane(Part, Vertical):
             self.notify("A tool call waits for your answer first.", severity="warning")
             self.open_conversation(conversation)
             return
+        except ConnectionFailed as exc:
+            if turn.parts:  # the reply had started: keep it, marked as failed
+                error = exc.message
+            else:  # the message never reached the server: it goes back into the composer
+                await self._discard(turn)
+                if text:
+                    self.composer.restore(text)
+                self.chinwag.report(exc)
+                return
         except ClientError as exc:
             error = exc.message
         finally:
             self.streaming = False
             self.chinwag.set_activity("")
+            self.set_mark("")
         await turn.finish(stop, error)
-        self.refresh_context()
+        if stop in ("end_turn", "max_steps") and not error and self.context_count is not None:
+            self.context_count += (1 if text else 0) + len(turn.message_ids())
+            self.show_context()
+        else:  # cancelled or failed: what stayed in context is the server's to say
+            self.refresh_context()
         self.post_message(self.TurnEnded())
 
     async def _apply_chunk(self, turn: Turn, chunk: Any) -> str | None:
@@ -408,7 +570,8 @@ class ChatPane(Part, Vertical):
             case StopReason(stop_reason=reason):
                 return reason
             case UsageStatistics():
-                self.usage = chunk
+                if chunk.total_tokens:  # a cancelled run reports zeros: keep the last count
+                    self.usage = chunk
             case ErrorMessage():
                 pass
             case _:
@@ -422,6 +585,10 @@ class ChatPane(Part, Vertical):
                     self.post_message(
                         self.MemoryEdited(edited_label(block.tool_name, block.entry.text))
                     )
+                view = self.messages
+                if not view.fetching:
+                    key = self.chinwag.key_of("messages.newest", "end")
+                    self.set_mark("" if view.sticks_to_bottom else f"↓ new below ({key})")
         return None
 
     def _is_default(self) -> bool:

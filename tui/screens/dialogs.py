@@ -335,20 +335,26 @@ class ConnectionErrorScreen(KeysFirst):
     ]
     DEFAULT_CLASSES = "dialog"
 
-    def __init__(self, message: str, url: str) -> None:
+    def __init__(self, message: str, url: str, *, token: bool = False) -> None:
         super().__init__()
-        self.message, self.url = message, url
+        self.message, self.url, self.token = message, url, token
 
     def compose(self) -> Iterable[Widget]:
         with Vertical(classes="box error"):
             yield Label("Cannot use the server", classes="title")
             yield Static(self.message, id="reason", classes="question")
             yield Static(f"URL tried: {self.url}", id="url")
-            yield Static(
-                "Start a server with `chinwag serve`, or run `chinwag --server URL "
-                "[--token TOKEN]`.  r: retry · q: quit",
-                classes="hint",
-            )
+            if self.token:
+                advice = (
+                    "The server is there but refused the token. Check it: `--token`, "
+                    "LETTA_API_KEY, or the profile's `token` in the config file."
+                )
+            else:
+                advice = (
+                    "Start a server with `chinwag serve`, or run `chinwag --server URL "
+                    "[--token TOKEN]`."
+                )
+            yield Static(f"{advice}  r: retry · q: quit", classes="hint")
 
     def action_retry(self) -> None:
         self.dismiss(True)

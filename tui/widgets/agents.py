@@ -20,8 +20,8 @@ class AgentList(OptionList):
         Binding("n", "app.do('agents.new')", "New agent", id="agents.new", priority=True),
         Binding("e", "app.do('agents.details')", "Details", id="agents.details", priority=True),
         Binding("d,delete", "app.do('agents.delete')", "Delete", id="agents.delete", priority=True),
-        Binding("[", "app.resize(-2)", "Narrower", id="pane.narrower", show=False),
-        Binding("]", "app.resize(2)", "Wider", id="pane.wider", show=False),
+        Binding("[", "screen.resize(-2)", "Narrower", id="pane.narrower", show=False),
+        Binding("]", "screen.resize(2)", "Wider", id="pane.wider", show=False),
     ]
 
     class Chosen(Message):

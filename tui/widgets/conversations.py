@@ -40,8 +40,8 @@ class ConversationList(OptionList):
             id="conversations.delete",
             priority=True,
         ),
-        Binding("[", "app.resize(-2)", "Narrower", id="pane.narrower", show=False),
-        Binding("]", "app.resize(2)", "Wider", id="pane.wider", show=False),
+        Binding("[", "screen.resize(-2)", "Narrower", id="pane.narrower", show=False),
+        Binding("]", "screen.resize(2)", "Wider", id="pane.wider", show=False),
     ]
 
     class Chosen(Message):

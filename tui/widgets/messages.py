@@ -28,6 +28,7 @@ from textual.widget import Widget
 from textual.widgets import Markdown, Static
 from textual.widgets.markdown import MarkdownStream
 
+from tui.clipboard import copy_text
 from tui.transcript import Entry, clock_of, entry_of
 
 _MARKDOWN_HINT = re.compile(r"[*_`#>|~\[\]<]|^\s*(?:[-+]|\d+[.)])\s", re.MULTILINE)
@@ -58,8 +59,8 @@ class MessageBlock(Static, can_focus=True):
         self.entry = entry
 
     def action_copy(self) -> None:
-        self.app.copy_to_clipboard(self.entry.text)
-        self.notify("Message copied to the clipboard", timeout=2)
+        said = copy_text(self.entry.text, self.app.copy_to_clipboard)
+        self.notify(f"Message: {said}", timeout=4)
 
     def header(self) -> str:
         who = {"user": "you", "assistant": "assistant"}.get(self.entry.kind, self.entry.kind)
@@ -300,6 +301,10 @@ class Turn:
         if note and self.user_block is not None:
             self.user_block.add_class("failed" if note != "cancelled" else "cancelled")
 
+    def message_ids(self) -> set[str]:
+        """The ids of the messages this reply stored (parts of one step share one on Letta)."""
+        return {p.block.entry.id for p in self.parts.values() if p.block.entry.id}
+
     def text(self) -> str:
         return "".join(
             p.block.entry.text for p in self.parts.values() if isinstance(p.block, LiveBlock)
@@ -307,13 +312,29 @@ class Turn:
 
 
 class MessageList(VerticalScroll):
-    """Scrollable, anchored transcript with a bounded window of mounted blocks."""
+    """Scrollable, anchored transcript with a bounded window of mounted blocks.
+
+    ``home`` / ``end`` jump to the oldest / newest message in one press (the chat pane loads
+    that page directly); ``pageup`` / ``pagedown`` move exactly one screen, also across a page
+    that is still loading: the rows not yet there are owed and scrolled once it is in.
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("home", "oldest", "Oldest message", id="messages.oldest", show=False),
+        Binding("end", "newest", "Newest message", id="messages.newest", show=False),
+    ]
 
     class NeedOlder(Message):
         """The reader reached the top and older messages exist."""
 
     class NeedNewer(Message):
         """The reader reached the bottom of a window whose newest side was pruned."""
+
+    class JumpOldest(Message):
+        """The reader asked for the first message of the conversation."""
+
+    class JumpNewest(Message):
+        """The reader asked for the newest message of the conversation."""
 
     def __init__(self, window: int = 90, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
@@ -322,6 +343,8 @@ class MessageList(VerticalScroll):
         self.has_newer = False
         self.fetching = False
         self._painted_size = Size(0, 0)
+        # Rows a page key asked for beyond the loaded edge (negative: up), paid after a load.
+        self._owed = 0
 
     def on_resize(self, event: events.Resize) -> None:
         # When the view shrinks while anchored (a banner appears), Textual scrolls it in the same
@@ -354,6 +377,7 @@ class MessageList(VerticalScroll):
         """Replace the window with the newest page and stick to the bottom."""
         await self.remove_children()
         self.has_older, self.has_newer = has_older, False
+        self._owed = 0
         await self.mount_all(blocks_for(messages))
         if self.blocks:
             await self._laid_out(self.blocks[-1])
@@ -376,6 +400,58 @@ class MessageList(VerticalScroll):
         await self._laid_out(target)
         self.scroll_to_widget(target, animate=False, center=True, immediate=True)
         target.focus(scroll_visible=False)
+
+    async def show_oldest(self, messages: list[BaseModel], has_newer: bool) -> None:
+        """Replace the window with the oldest page and show its top."""
+        await self.remove_children()
+        self.has_older, self.has_newer = False, has_newer
+        self._owed = 0
+        self.anchor(False)
+        await self.mount_all(blocks_for(messages))
+        self.scroll_home(animate=False, immediate=True)
+
+    # -- moving through it ----------------------------------------------------------------
+
+    def action_oldest(self) -> None:
+        self._owed = 0
+        if self.has_older:
+            self.post_message(self.JumpOldest())
+        else:
+            self.scroll_home(animate=False, immediate=True)
+
+    def action_newest(self) -> None:
+        self._owed = 0
+        if self.has_newer:
+            self.post_message(self.JumpNewest())
+        else:
+            self.anchor()
+
+    def action_page_up(self) -> None:
+        self.move_by(-self.scrollable_content_region.height)
+
+    def action_page_down(self) -> None:
+        self.move_by(self.scrollable_content_region.height)
+
+    def move_by(self, rows: int) -> None:
+        """Scroll ``rows`` (one screen per page key) from where the last move ended, not from
+        where an animation happens to be; rows beyond a loaded edge with more behind it are
+        owed until that page is in."""
+        want = self.scroll_y + self._owed + rows
+        self._owed = 0
+        if want < 0 and self.has_older:
+            self._owed = round(want)
+            want = 0
+        elif want > self.max_scroll_y and self.has_newer:
+            self._owed = round(want - self.max_scroll_y)
+            want = self.max_scroll_y
+        self.scroll_to(y=max(0, min(want, self.max_scroll_y)), animate=False, immediate=True)
+        if self._owed:
+            self.check_edges()
+
+    def pay_owed(self) -> None:
+        """After a page came in: scroll the rows still owed to the page keys."""
+        if self._owed:
+            self.move_by(0)
 
     def check_edges(self) -> None:
         """Ask for more if the view rests on an edge with more beyond it (after each load, and

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from textual import events
+from textual.message import Message
 from textual.widget import Widget
 
 
@@ -24,7 +25,16 @@ class Splitter(Widget):
         self.capture_mouse()
         event.stop()
 
+    class Moved(Message):
+        """A drag ended: the pane ``target`` has its new width (to be kept)."""
+
+        def __init__(self, target: str) -> None:
+            super().__init__()
+            self.target = target
+
     def on_mouse_up(self, event: events.MouseUp) -> None:
+        if self._dragging:
+            self.post_message(self.Moved(self.target))
         self._dragging = False
         self.release_mouse()
         event.stop()

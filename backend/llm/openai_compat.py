@@ -4,11 +4,14 @@ One ``AsyncOpenAI`` client per provider, streaming with usage. The SDK's own ret
 default: a retry inside a turn would re-run a half-streamed reply, so the caller decides.
 """
 
+import json
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import openai
+from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from backend.llm.base import (
     Event,
@@ -79,6 +82,17 @@ def map_error(exc: openai.OpenAIError, provider: str) -> LLMError:
     return LLMProviderError(f"The {provider} provider failed: {detail}")
 
 
+def request_body(request: dict[str, Any]) -> bytes:
+    """The request's JSON, written once by the json module.
+
+    The SDK's ``chat.completions.create`` would first walk every message against its typed
+    parameter definitions (about 0.25 ms per message, on the event loop: 250 ms for a
+    1,000-message context) only to produce the same JSON. The client still sends it, with its
+    own headers, timeouts and errors. The messages and tools are passed through as given.
+    """
+    return json.dumps(request, ensure_ascii=False, separators=(",", ":")).encode()
+
+
 @dataclass
 class _PendingToolCall:
     id: str = ""
@@ -119,16 +133,24 @@ class OpenAICompatProvider(Provider):
         tools: list[dict] | None = None,
     ) -> AsyncIterator[Event]:
         """Stream text, reasoning, tool call fragments and assembled calls, usage, ``Finish``."""
-        options: dict = {} if max_tokens is None else {self.max_tokens_param: max_tokens}
+        request: dict[str, Any] = {
+            "model": model,
+            "messages": messages,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
+        if max_tokens is not None:
+            request[self.max_tokens_param] = max_tokens
         if tools:
-            options["tools"] = tools
+            request["tools"] = tools
         try:
-            stream = await self._client.chat.completions.create(
-                model=model,
-                messages=messages,
+            stream = await self._client.post(
+                "/chat/completions",
+                cast_to=ChatCompletion,
+                content=request_body(request),
+                options={"headers": {"Content-Type": "application/json"}},
                 stream=True,
-                stream_options={"include_usage": True},
-                **options,
+                stream_cls=openai.AsyncStream[ChatCompletionChunk],
             )
             async with stream:
                 async for event in self._events(stream):

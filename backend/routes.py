@@ -266,6 +266,14 @@ ENDPOINTS: list[Endpoint] = [
     ),
     Endpoint(
         "POST",
+        "/v1/agents/{agent_id}/messages/async",
+        on_default(streams.send_agent_message_async),
+        "Start a turn in the agent's default conversation; answers with its run at once",
+        body=SendRequest,
+        response=Run,
+    ),
+    Endpoint(
+        "POST",
         "/v1/agents/{agent_id}/messages/cancel",
         on_default(streams.cancel_run),
         "Cancel the active run of the agent's default conversation",
@@ -334,6 +342,19 @@ ENDPOINTS: list[Endpoint] = [
         ),
     ),
     Endpoint("GET", "/v1/runs/{run_id}", streams.get_run, "Retrieve a run", response=Run),
+    Endpoint(
+        "GET",
+        "/v1/runs/{run_id}/messages",
+        streams.run_messages,
+        "The messages a run stored (its input and its reply)",
+        query=("limit", "order", "after", "before"),
+    ),
+    Endpoint(
+        "GET",
+        "/v1/runs/{run_id}/usage",
+        streams.run_usage,
+        "A run's token counts",
+    ),
     Endpoint(
         "POST",
         "/v1/runs/{run_id}/stream",

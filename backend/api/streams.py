@@ -108,14 +108,30 @@ async def stream_agent_message(request: Request) -> Response:
 async def _send(request: Request, *, streaming: bool | None) -> Response:
     """Send to the conversation the path names; ``streaming`` is the route's default (``None``:
     the body's field with its own default)."""
+    body, (_, chunks) = await _start(request)
+    if streaming is None or (streaming is False and "streaming" in body.model_fields_set):
+        streaming = body.streaming
+    if not streaming:
+        return respond(await collect(chunks))
+    return event_stream(chunks, body.include_pings)
+
+
+async def send_agent_message_async(request: Request) -> JSONResponse:
+    """``POST /v1/agents/{id}/messages/async``: start the turn and answer with its run at once;
+    the run goes on in the server (follow it with ``/v1/runs/{id}/stream``)."""
+    _, (run_id, _) = await _start(request)
+    return respond(run_to_wire(await services(request).store.runs.get(run_id)))
+
+
+async def _start(
+    request: Request,
+) -> tuple[SendRequest, tuple[str, AsyncIterator[dict[str, Any] | None]]]:
     svc = services(request)
     body = await parse_body(request, SendRequest)
     unsupported.refuse(body, unsupported.SEND)
     conversation_id = await addressing.conversation_id(request, body.agent_id)
     await svc.store.conversations.row(conversation_id)
-    if streaming is None or (streaming is False and "streaming" in body.model_fields_set):
-        streaming = body.streaming
-    chunks = await svc.runs.send(
+    started = await svc.runs.send(
         conversation_id,
         body.inputs(),
         SendOptions(
@@ -125,9 +141,7 @@ async def _send(request: Request, *, streaming: bool | None) -> Response:
         ),
         body.answers(),
     )
-    if not streaming:
-        return respond(await collect(chunks))
-    return event_stream(chunks, body.include_pings)
+    return body, started
 
 
 async def attach_stream(request: Request) -> Response:
@@ -161,6 +175,29 @@ async def cancel_run(request: Request) -> JSONResponse:
 async def get_run(request: Request) -> JSONResponse:
     row = await services(request).store.runs.get(request.path_params["run_id"])
     return respond(run_to_wire(row))
+
+
+async def run_messages(request: Request) -> JSONResponse:
+    """``GET /v1/runs/{id}/messages``: what the run stored (its input and its reply)."""
+    svc = services(request)
+    row = await svc.store.runs.get(request.path_params["run_id"])
+    messages = await svc.store.messages.of_run(
+        row["conversation_id"],
+        row["id"],
+        limit=query_int(request, "limit", 100, low=1, high=1000),
+        order=query_order(request, "asc"),
+        after=query_str(request, "after"),
+        before=query_str(request, "before"),
+    )
+    return respond(messages)
+
+
+async def run_usage(request: Request) -> JSONResponse:
+    """``GET /v1/runs/{id}/usage``: the run's token counts (zeros while it runs)."""
+    row = await services(request).store.runs.get(request.path_params["run_id"])
+    usage = json.loads(row["usage"]) if row["usage"] else {}
+    keys = ("prompt_tokens", "completion_tokens", "total_tokens", "step_count", "context_tokens")
+    return respond({"message_type": "usage_statistics", **{k: usage.get(k, 0) for k in keys}})
 
 
 async def list_runs(request: Request) -> JSONResponse:

@@ -182,9 +182,9 @@ class RunManager:
         inputs: list[MessageCreate],
         options: SendOptions,
         answers: list[Answer] | None = None,
-    ) -> AsyncIterator[dict[str, Any] | None]:
-        """The chunks of a new run for ``inputs``, or, when their otids show they were stored
-        before, of the run that stored them (live, or replayed once it has ended)."""
+    ) -> tuple[str, AsyncIterator[dict[str, Any] | None]]:
+        """The id and chunks of a new run for ``inputs``, or, when their otids show they were
+        stored before, of the run that stored them (live, or replayed once it has ended)."""
         news = _news(inputs)
         with_otid = [m.otid for m in news if m.otid]
         known = None
@@ -197,8 +197,8 @@ class RunManager:
             except _SentBefore as again:
                 known = again.run_id
             else:
-                return run.log.follow(0, wait=self.settings.keepalive_seconds)
-        return await self.attach(conversation_id, known, 0)
+                return run.id, run.log.follow(0, wait=self.settings.keepalive_seconds)
+        return known, await self.attach(conversation_id, known, 0)
 
     async def run_of_otid(self, conversation_id: str, otid: str) -> str:
         """The run of this conversation that stored the message with ``otid`` (404 if none)."""

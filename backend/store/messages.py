@@ -260,6 +260,34 @@ class MessageStore:
         """The same outside a transaction: a few rows by index, read on the loop."""
         return await self.db.fetchall(*_otid_query(conversation_id, otids), rows=len(otids))
 
+    async def of_run(
+        self,
+        conversation_id: str,
+        run_id: str,
+        *,
+        limit: int,
+        order: Order,
+        after: str | None = None,
+        before: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """The messages a run stored in its conversation, paged like a conversation's (a run
+        stores few, so they are read at once and the page is cut here)."""
+        rows = await self.db.fetchall(
+            "SELECT * FROM messages WHERE run_id = ? AND conversation_id = ? ORDER BY ord",
+            (run_id, conversation_id),
+        )
+        if order == "desc":
+            rows.reverse()
+        ids = [r["id"] for r in rows]
+        for cursor in (after, before):
+            if cursor is not None and cursor not in ids:
+                raise InvalidArgument(f"The cursor {cursor} is not a message of run {run_id}.")
+        start = ids.index(after) + 1 if after else 0
+        end = ids.index(before) if before else len(rows)
+        page = rows[start:end]
+        page = page[-limit:] if before and not after else page[:limit]
+        return [to_wire(r) for r in page]
+
     async def get(self, message_id: str) -> dict[str, Any]:
         """A message by id; a fork lists it too under the same id: take the row carrying it."""
         row = await self.db.fetchone(

@@ -257,3 +257,22 @@ def test_agent_message_list_takes_letta_codes_conversation_id(
             f"/v1/agents/{stranger.id}/messages", params={"conversation_id": conversation.id}
         )
         assert wrong.status_code == 400
+
+
+def test_async_send_run_messages_and_usage(sdk: Letta, fake_llm: FakeOpenAI) -> None:
+    agent = sdk.agents.create(memory_blocks=[])
+    fake_llm.hold()
+    run = sdk.agents.messages.create_async(
+        agent.id, messages=[{"role": "user", "content": "in the background"}]
+    )
+    assert run.status == "running" and run.agent_id == agent.id
+    fake_llm.release()
+    wait_for(lambda: sdk.runs.retrieve(run.id).status == "completed")
+    listed = list(sdk.runs.messages.list(run.id))
+    assert [m.message_type for m in listed] == ["user_message", "assistant_message"]
+    newest = sdk.runs.messages.list(run.id, order="desc", limit=1).items
+    assert [m.id for m in newest] == [listed[-1].id]
+    walked = list(sdk.runs.messages.list(run.id, order="desc", limit=1))
+    assert [m.id for m in walked] == [m.id for m in reversed(listed)]
+    usage = sdk.runs.usage.retrieve(run.id)
+    assert usage.step_count == 1 and usage.total_tokens > 0

@@ -41,7 +41,7 @@ def build_openapi(endpoints: list[Endpoint]) -> dict[str, Any]:
         op: dict[str, Any] = {"summary": ep.summary, "operationId": ep.handler.__name__}
         params = [
             {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
-            for name in re.findall(r"{(\w+)}", ep.path)
+            for name in re.findall(r"{(\w+)(?::\w+)?}", ep.path)
         ]
         params += [
             {"name": q, "in": "query", "required": False, "schema": {"type": "string"}}
@@ -55,7 +55,8 @@ def build_openapi(endpoints: list[Endpoint]) -> dict[str, Any]:
         if ep.response is not None:
             ok["content"] = {"application/json": {"schema": _ref(ep.response)}}
         op["responses"] = {"200": ok, "default": error}
-        paths.setdefault(ep.path, {})[ep.method.lower()] = op
+        path = re.sub(r"{(\w+):\w+}", r"{\1}", ep.path)  # Starlette's convertors are ours
+        paths.setdefault(path, {})[ep.method.lower()] = op
     components = schema.get("$defs", {})
     components["ErrorBody"] = {
         "type": "object",

@@ -140,7 +140,17 @@ class BlockRestore(_Request):
     version: int = Field(ge=1)
 
 
-class RecompileResponse(_Wire):
-    system: str
-    changed: bool
-    dry_run: bool
+class BlockPatch(_Request):
+    """A person's change to a block through ``PATCH /v1/blocks/{id}``; every field optional."""
+
+    value: str | None = None
+    limit: int | None = Field(default=None, ge=1)
+    description: str | None = None
+    label: str | None = Field(default=None, min_length=1, max_length=100)
+    read_only: bool | None = None
+
+
+class RecompileRequest(_Request):
+    """Letta's recompile body; only ``agent_id`` (for the default conversation) matters."""
+
+    agent_id: str | None = None

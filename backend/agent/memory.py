@@ -53,7 +53,10 @@ async def recompile_in(
 
 
 async def stale(store: Store, conversation: sqlite3.Row) -> bool:
-    """Whether a person changed the agent's memory since the system message was compiled."""
+    """Whether a person changed the agent's memory since the system message was compiled
+    (``memory_seen`` below zero: a block was attached or detached)."""
+    if conversation["memory_seen"] < 0:
+        return True
     return await store.blocks.person_changed_since(
         conversation["agent_id"], conversation["memory_seen"]
     )

@@ -4,9 +4,8 @@ import json
 import sqlite3
 from typing import Any
 
-from backend.errors import InvalidArgument, NotFound, ValidationFailed
-from backend.store.blocks import PERSON, BlockStore, limit_error
-from backend.store.blocks import block_to_wire as _block
+from backend.errors import InvalidArgument, NotFound
+from backend.store.blocks import BlockStore
 from backend.store.db import Database, dumps, now_iso
 from backend.store.paging import Order, page_query
 from backend.store.tools import ToolStore
@@ -29,6 +28,7 @@ class AgentStore:
         blocks: list[dict[str, Any]],
         description: str | None = None,
         tool_ids: list[str] | None = None,
+        block_ids: list[str] | None = None,
     ) -> dict[str, Any]:
         agent_id = new_id("agent")
         name = name or agent_id[: len("agent-") + 8]
@@ -54,21 +54,9 @@ class AgentStore:
                 ),
             )
             for b in blocks:
-                block_id = new_id("block")
-                await tx.execute(
-                    "INSERT INTO blocks (id, agent_id, label, value, char_limit, description,"
-                    " read_only) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        block_id,
-                        agent_id,
-                        b["label"],
-                        b["value"],
-                        b["limit"],
-                        b.get("description"),
-                        int(b.get("read_only", False)),
-                    ),
-                )
-                await BlockStore.record(tx, block_id, None, b["value"], PERSON)
+                await BlockStore.attach_in(tx, agent_id, await BlockStore.create_in(tx, b))
+            for block_id in block_ids or []:
+                await BlockStore.attach_in(tx, agent_id, block_id)
             await ToolStore.attach_in(tx, agent_id, tool_ids or [])
         return await self.get(agent_id)
 
@@ -82,15 +70,7 @@ class AgentStore:
         if not rows:
             return []
         ids = [r["id"] for r in rows]
-        marks = ",".join("?" * len(ids))
-        block_rows = await self.db.fetchall(
-            f"SELECT * FROM blocks WHERE agent_id IN ({marks}) ORDER BY pos",
-            tuple(ids),
-            rows=len(ids),  # a few blocks each
-        )
-        by_agent: dict[str, list[dict[str, Any]]] = {i: [] for i in ids}
-        for b in block_rows:
-            by_agent[b["agent_id"]].append(_block(b))
+        by_agent = await BlockStore(self.db).of_agents(ids)
         tools = await ToolStore(self.db).for_agents(ids)
         return [
             {
@@ -166,36 +146,22 @@ class AgentStore:
         self, agent_id: str, label: str, changes: dict[str, Any]
     ) -> dict[str, Any]:
         await self.get(agent_id)
-        columns = {("char_limit" if k == "limit" else k): v for k, v in changes.items()}
-        async with self.db.transaction() as tx:
-            async with tx.execute(
-                "SELECT id, value, char_limit FROM blocks WHERE agent_id = ? AND label = ?",
-                (agent_id, label),
-            ) as cur:
-                old = await cur.fetchone()
-            if old is not None:
-                value = changes.get("value", old["value"])
-                limit = changes.get("limit", old["char_limit"])
-                if len(value) > limit:
-                    raise ValidationFailed(str(limit_error(limit, len(value))))
-            sets = ", ".join(f"{k} = ?" for k in columns)
-            cur = await tx.execute(
-                f"UPDATE blocks SET {sets} WHERE agent_id = ? AND label = ?",
-                (*columns.values(), agent_id, label),
-            )
-            if cur.rowcount == 0 or old is None:
-                raise NotFound(f"Agent {agent_id} has no memory block labelled {label!r}.")
-            if "value" in changes and changes["value"] != old["value"]:
-                await BlockStore.record(tx, old["id"], old["value"], changes["value"], PERSON)
-            await tx.execute("UPDATE agents SET updated_at = ? WHERE id = ?", (now_iso(), agent_id))
-        row = await self.db.fetchone(
-            "SELECT * FROM blocks WHERE agent_id = ? AND label = ?", (agent_id, label)
-        )
-        assert row is not None
-        return _block(row)
+        blocks = BlockStore(self.db)
+        return await blocks.update(await blocks.id_of(agent_id, label), changes)
 
     async def delete(self, agent_id: str) -> None:
+        """Delete the agent, and those of its blocks that no other agent has."""
         async with self.db.transaction(bulk=True) as tx:
+            async with tx.execute(
+                "SELECT block_id FROM agent_blocks WHERE agent_id = ?", (agent_id,)
+            ) as cur:
+                block_ids = [r["block_id"] for r in await cur.fetchall()]
             cur = await tx.execute("DELETE FROM agents WHERE id = ?", (agent_id,))
             if cur.rowcount == 0:
                 raise NotFound.of("Agent", agent_id)
+            for block_id in block_ids:
+                await tx.execute(
+                    "DELETE FROM blocks WHERE id = ? AND NOT EXISTS"
+                    " (SELECT 1 FROM agent_blocks WHERE block_id = ?)",
+                    (block_id, block_id),
+                )

@@ -261,4 +261,30 @@ MIGRATIONS: list[str] = [
             WHERE src = old.pos;
     END;
     """,
+    # 8: blocks stand on their own and may be shared: agent_blocks says which agents have
+    # which block (a block's label is unique per agent, checked when attaching).
+    """
+    CREATE TABLE blocks_v8 (
+        pos INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT NOT NULL UNIQUE,
+        label TEXT NOT NULL,
+        value TEXT NOT NULL,
+        char_limit INTEGER NOT NULL,
+        description TEXT,
+        read_only INTEGER NOT NULL DEFAULT 0
+    );
+    INSERT INTO blocks_v8 (pos, id, label, value, char_limit, description, read_only)
+        SELECT pos, id, label, value, char_limit, description, read_only FROM blocks;
+    CREATE TABLE agent_blocks (
+        agent_id TEXT NOT NULL REFERENCES agents(id) ON DELETE CASCADE,
+        block_id TEXT NOT NULL REFERENCES blocks_v8(id) ON DELETE CASCADE,
+        pos INTEGER NOT NULL,
+        PRIMARY KEY (agent_id, block_id)
+    ) WITHOUT ROWID;
+    INSERT INTO agent_blocks (agent_id, block_id, pos) SELECT agent_id, id, pos FROM blocks;
+    DROP TABLE blocks;
+    ALTER TABLE blocks_v8 RENAME TO blocks;
+    CREATE INDEX agent_blocks_block ON agent_blocks(block_id);
+    CREATE INDEX blocks_label ON blocks(label);
+    """,
 ]

@@ -78,6 +78,11 @@ def to_wire(row: sqlite3.Row | dict[str, Any]) -> dict[str, Any]:
     return message
 
 
+# The in-context messages through their own (partial) index. Without statistics SQLite prefers
+# the index of the whole history, and then reads past every compacted message to the context.
+IN_CONTEXT = "messages INDEXED BY messages_context_ids"
+
+
 def _field(name: str, sql: str) -> str:
     """SQL for ``,"name":<sql>``, where ``sql`` is JSON text."""
     return f"""',"{name}":' || {sql}"""
@@ -239,8 +244,9 @@ class MessageStore:
         if message_types:
             where.append(f"message_type IN ({','.join('?' * len(message_types))})")
             params += message_types
+        table = "messages" if include_compacted else IN_CONTEXT
         rows = await self.db.fetchall(
-            f"SELECT {WIRE_JSON} FROM messages WHERE {' AND '.join(where)}"
+            f"SELECT {WIRE_JSON} FROM {table} WHERE {' AND '.join(where)}"
             f" ORDER BY {q.order_by} LIMIT ?",
             (*params, limit),
             rows=limit,
@@ -300,7 +306,7 @@ class MessageStore:
     async def in_context_rows(self, conversation_id: str) -> list[sqlite3.Row]:
         """The in-context messages with every column, oldest first (for the context overview)."""
         return await self.db.fetchall(
-            "SELECT * FROM messages WHERE conversation_id = ? AND in_context = 1 ORDER BY ord",
+            f"SELECT * FROM {IN_CONTEXT} WHERE conversation_id = ? AND in_context = 1 ORDER BY ord",
             (conversation_id,),
         )
 
@@ -314,7 +320,7 @@ class MessageStore:
     async def in_context(self, conversation_id: str) -> list[sqlite3.Row]:
         """The messages the model sees on the next turn, oldest first (the columns it needs)."""
         return await self.db.fetchall(
-            "SELECT ord, message_type, content, extra FROM messages"
+            f"SELECT ord, message_type, content, extra FROM {IN_CONTEXT}"
             " WHERE conversation_id = ? AND in_context = 1 ORDER BY ord",
             (conversation_id,),
         )

@@ -93,7 +93,8 @@ class Handler(BaseHTTPRequestHandler):
                     },
                 }
             ]
-        usage = {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}
+        prompt = len(json.dumps(body.get("messages", []))) // 4  # a rough, realistic count
+        usage = {"prompt_tokens": prompt, "completion_tokens": 5, "total_tokens": prompt + 5}
         envelope = {"id": "chatcmpl-smoke", "created": 0, "model": MODEL}
         if not body.get("stream"):
             choice = {"index": 0, "message": message, "finish_reason": finish}

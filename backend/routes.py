@@ -474,9 +474,10 @@ def starlette_routes(endpoints: list[Endpoint]) -> list[Route]:
         paths = [ep.path, ep.path.rstrip("/")] if ep.collection else [ep.path]
         for path in paths:
             by_path.setdefault(path, {})[ep.method] = ep.handler
-    return [
-        Route(path, _dispatch(methods), methods=list(methods)) for path, methods in by_path.items()
-    ]
+    # A fixed path comes before a templated one that also matches it (``/v1/messages/search``
+    # before ``/v1/messages/{message_id}``), so it wins, and its 405 names its own methods.
+    ordered = sorted(by_path.items(), key=lambda item: item[0].count("{"))
+    return [Route(path, _dispatch(methods), methods=list(methods)) for path, methods in ordered]
 
 
 def _dispatch(methods: dict[str, Handler]) -> Handler:

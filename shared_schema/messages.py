@@ -231,8 +231,13 @@ def parse_message(data: dict[str, Any]) -> BaseModel:
     return _Message.model_validate({"id": data.get("id") or "", **data})
 
 
+def _message_create_schema(schema: dict[str, Any]) -> None:
+    """An item whose ``type`` names another kind of input is parsed as that kind."""
+    schema["properties"]["type"] = {"not": {"enum": ["approval", "tool_return"]}}
+
+
 class MessageCreate(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", json_schema_extra=_message_create_schema)
 
     role: Literal["user", "system"] = "user"
     content: str | list[dict[str, Any]]
@@ -256,8 +261,20 @@ InputItem = Annotated[
 ]
 
 
+def _send_request_schema(schema: dict[str, Any]) -> None:
+    """The schema says what ``_needs_input`` checks: a non-empty ``messages``, or else an
+    ``input`` with some text in it."""
+    for branch in schema["properties"]["messages"].get("anyOf", []):
+        if branch.get("type") == "array":
+            branch["minItems"] = 1
+    schema["anyOf"] = [
+        {"required": ["messages"], "properties": {"messages": {"type": "array"}}},
+        {"required": ["input"], "properties": {"input": {"type": "string", "pattern": "\\S"}}},
+    ]
+
+
 class SendRequest(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", json_schema_extra=_send_request_schema)
 
     messages: list[InputItem] | None = None
     input: str | None = None

@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class _Request(BaseModel):
@@ -64,22 +64,12 @@ class Agent(_Wire):
 MAX_BLOCK_LIMIT = 1_000_000
 
 
-def _within_limit(value: str | None, limit: int | None) -> None:
-    if value is not None and limit is not None and len(value) > limit:
-        raise ValueError(f"Edit failed: Exceeds {limit} character limit (requested {len(value)}).")
-
-
 class BlockCreate(_Request):
     label: str = Field(min_length=1, max_length=100)
     value: str = ""
     limit: int = Field(default=5000, ge=1, le=MAX_BLOCK_LIMIT)
     description: str | None = None
     read_only: bool = False
-
-    @model_validator(mode="after")
-    def _value_fits(self) -> "BlockCreate":
-        _within_limit(self.value, self.limit)
-        return self
 
 
 class AgentCreate(_Request):
@@ -117,11 +107,6 @@ class BlockUpdate(_Request):
     value: str
     limit: int | None = Field(default=None, ge=1, le=MAX_BLOCK_LIMIT)
     description: str | None = None
-
-    @model_validator(mode="after")
-    def _value_fits(self) -> "BlockUpdate":
-        _within_limit(self.value, self.limit)
-        return self
 
 
 class ModelInfo(_Wire):

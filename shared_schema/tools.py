@@ -44,8 +44,17 @@ class ApprovalReturn(_Request):
     reason: str | None = None
 
 
+def _tool_return_schema(schema: dict[str, Any]) -> None:
+    """Without a ``type`` an answer is an approval (see ``_answer``), so a tool result needs
+    one: ``tool``, or ``tool_return`` as some clients write it."""
+    schema["required"] = sorted({*schema.get("required", []), "type"})
+    schema["properties"]["type"] = {"type": "string", "enum": ["tool", "tool_return"]}
+
+
 class ToolReturnInput(_Request):
     """The result of a tool the client ran (Letta's ``ToolReturn``)."""
+
+    model_config = ConfigDict(extra="ignore", json_schema_extra=_tool_return_schema)
 
     type: Literal["tool"] = "tool"
     tool_call_id: str = Field(min_length=1)
@@ -65,8 +74,26 @@ def _answer(data: Any) -> Any:
     return ApprovalReturn.model_validate(data)
 
 
+def _approval_schema(schema: dict[str, Any]) -> None:
+    """The schema says what ``_migrate_single`` checks: one of the two forms, filled in; and
+    ``type``, which tells a send's items apart, is required."""
+    schema["required"] = ["type"]
+    schema["anyOf"] = [
+        {"required": ["approvals"], "properties": {"approvals": {"type": "array", "minItems": 1}}},
+        {
+            "required": ["approve", "approval_request_id"],
+            "properties": {
+                "approve": {"type": "boolean"},
+                "approval_request_id": {"type": "string", "minLength": 1},
+            },
+        },
+    ]
+
+
 class ApprovalCreate(_Request):
     """``{"type": "approval", "approvals": [...]}``, or the older single-call form."""
+
+    model_config = ConfigDict(extra="ignore", json_schema_extra=_approval_schema)
 
     type: Literal["approval"] = "approval"
     approvals: list[Answer] | None = None
@@ -98,8 +125,15 @@ class ApprovalCreate(_Request):
         return self
 
 
+def _type_required(schema: dict[str, Any]) -> None:
+    """``type`` tells a send's items apart, so the schema requires it."""
+    schema["required"] = sorted({*schema.get("required", []), "type"})
+
+
 class ToolReturnCreate(_Request):
     """``{"type": "tool_return", "tool_returns": [...]}``: client tool results, shorter form."""
+
+    model_config = ConfigDict(extra="ignore", json_schema_extra=_type_required)
 
     type: Literal["tool_return"] = "tool_return"
     tool_returns: list[ToolReturnInput] = Field(min_length=1)

@@ -103,7 +103,7 @@ async def restore_block(request: Request) -> JSONResponse:
 async def recompile(request: Request) -> JSONResponse:
     """The system message compiled from current memory (a JSON string, as Letta answers);
     stored as the conversation's system message unless ``dry_run``."""
-    body = await parse_body(request, RecompileRequest, optional=True)
+    body = await parse_body(request, RecompileRequest)
     conversation_id = await addressing.conversation_id(request, body.agent_id)
     text, _ = await memory.recompile(
         services(request).store,

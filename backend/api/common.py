@@ -1,7 +1,7 @@
 """Request parsing shared by the route modules: bodies, query parameters, JSON responses."""
 
 import json
-from typing import Any, TypeVar
+from typing import Any, TypeVar, get_args
 
 from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
@@ -24,8 +24,9 @@ def load_json(raw: bytes) -> Any:
     """Parse a request body as strict JSON that the store can hold, or raise a 422.
 
     Refused: malformed JSON, ``NaN``/``Infinity``, nesting deeper than ``MAX_JSON_DEPTH``,
-    integers outside SQLite's 64-bit range (and literals too long to convert), and lone
-    UTF-16 surrogates, which no UTF-8 text can contain.
+    number literals too long to convert, and lone UTF-16 surrogates, which no UTF-8 text can
+    contain. (Integers too big for SQLite are refused once the body is validated: see
+    :func:`parse_body`; a field the server ignores may hold any number.)
     """
     try:
         data = json.loads(raw, parse_constant=_refuse_constant)
@@ -49,14 +50,8 @@ def _check_json(data: Any) -> None:
         value, depth = stack.pop()
         if isinstance(value, str):
             _check_text(value)
-        elif isinstance(value, bool) or value is None or isinstance(value, float):
+        elif value is None or isinstance(value, bool | int | float):
             continue
-        elif isinstance(value, int):
-            if not INT64_MIN <= value <= INT64_MAX:
-                raise ValidationFailed(
-                    "The request body has an integer outside the 64-bit range "
-                    f"({INT64_MIN} to {INT64_MAX})."
-                )
         else:
             if depth >= MAX_JSON_DEPTH:
                 raise ValidationFailed(
@@ -90,20 +85,54 @@ def describe_validation_error(exc: ValidationError) -> str:
     return "Invalid request body: " + "; ".join(problems) + "."
 
 
-async def parse_body(request: Request, model: type[ModelT], *, optional: bool = False) -> ModelT:
-    """Validate the JSON body against ``model``; an empty body is ``{}`` when ``optional``."""
+async def parse_body(request: Request, model: type[ModelT]) -> ModelT:
+    """Validate the JSON body against ``model``; an empty body is ``{}``, which is enough
+    when every field of ``model`` has a default (the OpenAPI document says the same)."""
     raw = await request.body()
     if not raw.strip():
-        if optional:
-            return model()
-        raise ValidationFailed("The request needs a JSON body.")
+        try:
+            return model.model_validate({})
+        except ValidationError as exc:
+            raise ValidationFailed(
+                "The request needs a JSON body. " + describe_validation_error(exc)
+            ) from None
     data = load_json(raw)
     if not isinstance(data, dict):
         raise ValidationFailed("The request body must be a JSON object.")
     try:
-        return model.model_validate(data)
+        body = model.model_validate(data)
     except ValidationError as exc:
         raise ValidationFailed(describe_validation_error(exc)) from None
+    _check_integers(body)
+    return body
+
+
+def _check_integers(body: BaseModel) -> None:
+    """Every integer field the server uses must fit SQLite's 64-bit integers. Free-form
+    fields (``Any``) are stored as JSON text, where any number fits, so they are left alone."""
+    stack: list[Any] = [body]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, BaseModel):
+            fields = type(value).model_fields
+            stack.extend(
+                getattr(value, name)
+                for name, field in fields.items()
+                if not _mentions_any(field.annotation)
+            )
+        elif isinstance(value, list | tuple):
+            stack.extend(value)
+        elif isinstance(value, dict):
+            stack.extend(value.values())
+        elif isinstance(value, int) and not INT64_MIN <= value <= INT64_MAX:
+            raise ValidationFailed(
+                "The request body has an integer outside the 64-bit range "
+                f"({INT64_MIN} to {INT64_MAX})."
+            )
+
+
+def _mentions_any(annotation: Any) -> bool:
+    return annotation is Any or any(_mentions_any(arg) for arg in get_args(annotation))
 
 
 def query_int(request: Request, name: str, default: int, *, low: int, high: int) -> int:

@@ -45,7 +45,7 @@ async def create_conversation(request: Request) -> JSONResponse:
     agent_id = query_str(request, "agent_id")
     if agent_id is None:
         raise ValidationFailed("Query parameter 'agent_id' is required.")
-    body = await parse_body(request, ConversationCreate, optional=True)
+    body = await parse_body(request, ConversationCreate)
     return respond(await svc.store.conversations.create(agent_id, body.summary))
 
 

@@ -146,7 +146,7 @@ async def _start(
 
 async def attach_stream(request: Request) -> Response:
     svc = services(request)
-    body = await parse_body(request, StreamRequest, optional=True)
+    body = await parse_body(request, StreamRequest)
     conversation_id = await addressing.conversation_id(request, body.agent_id)
     await svc.store.conversations.row(conversation_id)
     run_id = body.run_id
@@ -159,7 +159,7 @@ async def attach_stream(request: Request) -> Response:
 async def attach_run_stream(request: Request) -> Response:
     """``POST /v1/runs/{run_id}/stream``: the same replay-then-tail, addressed by run."""
     svc = services(request)
-    body = await parse_body(request, StreamRequest, optional=True)
+    body = await parse_body(request, StreamRequest)
     row = await svc.store.runs.get(request.path_params["run_id"])
     chunks = await svc.runs.attach(row["conversation_id"], row["id"], body.starting_after)
     return event_stream(chunks, body.include_pings)
@@ -231,7 +231,7 @@ async def list_runs(request: Request) -> JSONResponse:
 
 async def compact_conversation(request: Request) -> JSONResponse:
     svc = services(request)
-    body = await parse_body(request, CompactRequest, optional=True)
+    body = await parse_body(request, CompactRequest)
     conversation_id = await addressing.conversation_id(request, body.agent_id)
     conversation = await svc.store.conversations.row(conversation_id)
     agent = await svc.store.agents.get(conversation["agent_id"])

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from backend.errors import InvalidArgument, NotFound, ValidationFailed
+from backend.errors import InvalidArgument, NotFound
 from backend.store.db import Database, Tx, now_iso
 from shared_schema import new_id
 
@@ -228,8 +228,8 @@ class BlockStore:
                 raise NotFound.of("Block", block_id)
             value = changes.get("value", old["value"])
             limit = changes.get("limit", old["char_limit"])
-            if len(value) > limit:
-                raise ValidationFailed(str(limit_error(limit, len(value))))
+            if len(value) > limit:  # a 400: a schema cannot say "shorter than limit"
+                raise InvalidArgument(str(limit_error(limit, len(value))))
             if "label" in changes and changes["label"] != old["label"]:
                 clash = await _one(
                     tx,

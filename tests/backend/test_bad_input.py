@@ -151,6 +151,18 @@ def test_405_names_the_allowed_methods(http: httpx.Client) -> None:
     response = http.delete("/v1/health/")
     assert response.status_code == 405
     assert response.headers["allow"]
+    # A fixed path names its own methods, not those of a templated path that also matches.
+    search = http.put("/v1/messages/search", json={})
+    assert search.status_code == 405
+    assert search.headers["allow"].replace(" ", "") == "POST"
+
+
+def test_a_body_is_optional_exactly_when_every_field_has_a_default(http: httpx.Client) -> None:
+    """As the OpenAPI document says (``requestBody.required``)."""
+    assert http.post("/v1/agents/").status_code == 200
+    refused = http.post("/v1/messages/search")
+    assert refused.status_code == 422
+    assert "needs a JSON body" in refused.json()["detail"]
 
 
 async def _drop_agents(app: Starlette) -> None:

@@ -54,10 +54,10 @@ def _strip_end(text: str) -> str:
 
 
 def _call_id(messages: list[dict], name: str, arguments: str) -> str:
-    """Deterministic, and unique enough: the context it answers is part of the hash."""
-    digest = hashlib.sha256(
-        json.dumps([messages, name, arguments], sort_keys=True, default=str).encode()
-    ).hexdigest()
+    """Deterministic, and unique within a conversation: the context's length and the message
+    answered are part of it (hashing the whole context would cost time on every step)."""
+    key = [len(messages), said(messages[-1]), name, arguments]
+    digest = hashlib.sha256(json.dumps(key).encode()).hexdigest()
     return f"call_{digest[:24]}"
 
 

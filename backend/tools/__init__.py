@@ -1,4 +1,4 @@
-"""Tools an agent calls: a small registry, one module per family (memory, search, client)."""
+"""Tools an agent calls: a small registry, one module per family (memory, search, web, client)."""
 
 from backend.tools.base import ToolContext, ToolResult, ToolSpec
 from backend.tools.registry import BUILTIN, DEFAULT_TOOLS, Toolbox, definitions

@@ -8,7 +8,7 @@ from typing import Any
 
 from backend.llm import ToolCall
 from backend.store.blocks import BlockEditError
-from backend.tools import client, memory, search
+from backend.tools import client, memory, search, web
 from backend.tools.base import (
     ToolContext,
     ToolFailed,
@@ -21,7 +21,9 @@ from shared_schema import ClientTool
 
 log = logging.getLogger("chinwag.tools")
 
-BUILTIN: dict[str, ToolSpec] = {spec.name: spec for spec in (*memory.TOOLS, *search.TOOLS)}
+BUILTIN: dict[str, ToolSpec] = {
+    spec.name: spec for spec in (*memory.TOOLS, *search.TOOLS, *web.TOOLS)
+}
 # What Letta 0.16.8 gives a new ``letta_v1_agent`` when ``include_base_tools`` is true.
 DEFAULT_TOOLS = ("memory_insert", "memory_replace", "conversation_search")
 

@@ -1,6 +1,7 @@
 """The agent's tool loop (API.md 7): memory tools, bad calls, steps, the system message rule."""
 
 import json
+from pathlib import Path
 
 import httpx
 from letta_client import Letta
@@ -8,7 +9,7 @@ from letta_client.types import ToolReturnMessage
 from letta_client.types.agents import AssistantMessage, ToolCallMessage
 
 from tests.fakes.fake_openai import FakeOpenAI, Reply, call
-from tests.servers import ServerThread
+from tests.servers import ServerProcess, ServerThread
 from tests.sse import frames, send, text_of
 
 
@@ -296,3 +297,51 @@ def test_builtin_model_remembers_across_conversations(server: ServerThread) -> N
         assert (
             "I like tea" not in http.get(f"/v1/agents/{agent['id']}").json()["blocks"][0]["value"]
         )
+
+
+def test_kill_9_in_the_middle_of_a_tool_loop_leaves_a_usable_conversation(
+    tmp_path: Path, config_file: Path, fake_llm: FakeOpenAI
+) -> None:
+    db = tmp_path / "crash.db"
+    first = ServerProcess(db, config_file)
+    try:
+        with httpx.Client(base_url=first.url, timeout=30) as http:
+            agent, conversation = new_conversation(http)
+            fake_llm.script(
+                Reply(tool_calls=[call("memory_insert", {"label": "human", "new_string": "A."})]),
+                Reply(tool_calls=[call("memory_insert", {"label": "human", "new_string": "B."})]),
+            )
+            fake_llm.hold(from_request=3)
+            stream = frames(
+                http,
+                "POST",
+                f"/v1/conversations/{conversation['id']}/messages",
+                json={"input": "go"},
+            )
+            run_id = next(stream).data["run_id"]
+            fake_llm.wait_for_held(1)  # two steps done, the third waits inside the model
+            first.kill()
+    finally:
+        first.stop()
+    fake_llm.release()
+    second = ServerProcess(db, config_file)
+    try:
+        with httpx.Client(base_url=second.url, timeout=30) as http:
+            assert http.get(f"/v1/runs/{run_id}").json()["status"] == "failed"
+            kinds = [m["message_type"] for m in history(http, conversation["id"])]
+            assert (
+                kinds
+                == ["system_message", "user_message"]
+                + [
+                    "tool_call_message",
+                    "tool_return_message",
+                ]
+                * 2
+            )
+            value = http.get(f"/v1/agents/{agent['id']}").json()["blocks"][0]["value"]
+            assert value == "Name: Ada\nA.\nB."
+            fake_llm.reply = "Still here."
+            assert text_of(send(http, conversation["id"], "hello?")) == "Still here."
+    finally:
+        second.stop()
+    assert_calls_answered(fake_llm.requests[-1]["messages"])

@@ -4,7 +4,9 @@ import httpx
 import pytest
 from letta_client import BadRequestError, Letta
 
+from tests.fakes.fake_openai import FakeOpenAI, Reply, call
 from tests.servers import ServerThread
+from tests.sse import send, text_of
 
 BASE = {"memory_insert", "memory_replace", "conversation_search"}
 
@@ -23,7 +25,7 @@ def test_tools_are_listed_found_by_name_and_retrieved(sdk: Letta, http: httpx.Cl
     assert insert.id.startswith("tool-")
     assert insert.json_schema["parameters"]["required"] == ["label", "new_string"]
     assert [t.id for t in sdk.tools.list(name="memory_insert")] == [insert.id]
-    assert sdk.tools.list(name="web_search").items == []
+    assert sdk.tools.list(name="launch_rockets").items == []
     assert sdk.tools.retrieve(insert.id).name == "memory_insert"
     added = http.post("/v1/tools/add-base-tools")
     assert added.status_code == 200
@@ -49,7 +51,7 @@ def test_agent_create_takes_tools_by_name_and_id(sdk: Letta) -> None:
 @pytest.mark.parametrize(
     ("body", "named"),
     [
-        ({"tools": ["web_search"]}, "web_search"),
+        ({"tools": ["launch_rockets"]}, "launch_rockets"),
         ({"tool_ids": ["tool-00000000-0000-4000-8000-000000000000"]}, "tool-0000"),
         ({"enable_sleeptime": True}, "enable_sleeptime"),
         ({"agent_type": "memgpt_agent"}, "memgpt_agent"),
@@ -79,10 +81,30 @@ def test_attach_detach_and_approval(sdk: Letta, http: httpx.Client) -> None:
     )
     assert approval.json()["tools"][0]["requires_approval"] is True
     unknown = http.patch(
-        f"/v1/agents/{agent.id}/tools/approval/web_search", json={"requires_approval": True}
+        f"/v1/agents/{agent.id}/tools/approval/launch_rockets", json={"requires_approval": True}
     )
     assert unknown.status_code == 404
     detached = sdk.agents.tools.detach(rethink.id, agent_id=agent.id)
     assert detached is not None and detached.tools == []
     with pytest.raises(BadRequestError):
         sdk.agents.create(tools=["nope"])
+
+
+def test_letta_web_tools_exist_and_say_they_are_not_served(
+    llm_server: ServerThread, fake_llm: FakeOpenAI
+) -> None:
+    """Letta Code makes its agents with web_search and fetch_webpage."""
+    fake_llm.script(
+        Reply(tool_calls=[call("web_search", {"query": "weather"})]), "I cannot search."
+    )
+    with llm_server.client() as http:
+        made = http.post("/v1/agents/", json={"tools": ["web_search", "fetch_webpage"]})
+        assert made.status_code == 200
+        assert {t["name"] for t in made.json()["tools"]} >= {"web_search", "fetch_webpage"}
+        conversation = http.post(
+            "/v1/conversations/", params={"agent_id": made.json()["id"]}
+        ).json()
+        got = send(http, conversation["id"], "what's the weather?")
+        returned = next(f.data for f in got if f.type == "tool_return_message")
+        assert returned["status"] == "error" and "not available" in returned["tool_return"]
+        assert text_of(got) == "I cannot search."

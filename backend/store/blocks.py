@@ -330,6 +330,7 @@ class BlockStore:
             "SELECT a.agent_id, b.* FROM agent_blocks a JOIN blocks b ON b.id = a.block_id"
             f" WHERE a.agent_id IN ({marks}) ORDER BY a.agent_id, a.pos",
             tuple(agent_ids),
+            rows=len(agent_ids),  # a few blocks each
         )
         found: dict[str, list[dict[str, Any]]] = {i: [] for i in agent_ids}
         for r in rows:

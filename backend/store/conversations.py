@@ -11,7 +11,7 @@ from collections import OrderedDict
 from typing import Any, Literal
 
 from backend.errors import InvalidArgument, NotFound
-from backend.store.db import Database, JsonText, now_iso
+from backend.store.db import Database, JsonText, json_array, now_iso
 from backend.store.messages import NewMessage, insert_rows
 from backend.store.paging import Order, page_query
 from shared_schema import new_id
@@ -31,6 +31,13 @@ def _conversation(row: sqlite3.Row, in_context_ids: list[str]) -> dict[str, Any]
     }
 
 
+# ``_conversation`` as SQL, for lists (whose items carry no ids): SQLite writes their JSON.
+# tests/backend/test_wire_json.py holds the two equal.
+LIST_JSON = (
+    "json_object('id', id, 'agent_id', agent_id, 'summary', summary, 'created_at', created_at,"
+    " 'updated_at', updated_at, 'last_message_at', last_message_at,"
+    " 'in_context_message_ids', json('[]'))"
+)
 _EMPTY_IDS_TAIL = "[]}"
 # In ``ord`` order: the subquery scans the in-context index in that order, and the aggregate
 # takes its rows as they come.
@@ -127,19 +134,32 @@ class ConversationStore:
         return made["id"]
 
     async def default_context_ids(self, agent_ids: list[str]) -> dict[str, list[str]]:
-        """Each agent's ``message_ids``: the in-context ids of its default conversation."""
+        """Each agent's ``message_ids``: the in-context ids of its default conversation.
+
+        The default conversations are looked up first (a few rows, read on the loop), so an
+        agent list without them costs no read of messages at all.
+        """
         found: dict[str, list[str]] = {a: [] for a in agent_ids}
         if not agent_ids:
             return found
         marks = ",".join("?" * len(agent_ids))
-        rows = await self.db.fetchall(
-            "SELECT c.agent_id, m.id FROM conversations c JOIN messages m"
-            " ON m.conversation_id = c.id AND m.in_context = 1"
-            f" WHERE c.is_default = 1 AND c.agent_id IN ({marks}) ORDER BY c.agent_id, m.ord",
+        defaults = await self.db.fetchall(
+            "SELECT id, agent_id FROM conversations"
+            f" WHERE is_default = 1 AND agent_id IN ({marks})",
             tuple(agent_ids),
+            rows=len(agent_ids),
+        )
+        if not defaults:
+            return found
+        agent_of = {r["id"]: r["agent_id"] for r in defaults}
+        marks = ",".join("?" * len(agent_of))
+        rows = await self.db.fetchall(
+            "SELECT conversation_id, id FROM messages INDEXED BY messages_context_ids"
+            f" WHERE conversation_id IN ({marks}) AND in_context = 1 ORDER BY conversation_id, ord",
+            tuple(agent_of),
         )
         for r in rows:
-            found[r["agent_id"]].append(r["id"])
+            found[agent_of[r["conversation_id"]]].append(r["id"])
         return found
 
     async def page(
@@ -151,7 +171,7 @@ class ConversationStore:
         after: str | None = None,
         before: str | None = None,
         order_by: ConversationOrderBy = "created_at",
-    ) -> list[dict[str, Any]]:
+    ) -> JsonText:
         """An agent's conversations, its default one excepted (Letta lists only the others)."""
         if await self.db.fetchone("SELECT 1 FROM agents WHERE id = ?", (agent_id,)) is None:
             raise NotFound.of("Agent", agent_id)
@@ -165,17 +185,17 @@ class ConversationStore:
         )
         where = " AND ".join(["agent_id = ?", "is_default = 0", *q.where])
         rows = await self.db.fetchall(
-            f"SELECT * FROM conversations WHERE {where} ORDER BY {q.order_by} LIMIT ?",
+            f"SELECT {LIST_JSON} FROM conversations WHERE {where} ORDER BY {q.order_by} LIMIT ?",
             (agent_id, *q.params, limit),
             rows=limit,
         )
         if q.reverse:
             rows.reverse()
-        return [_conversation(r, []) for r in rows]
+        return json_array([r[0] for r in rows])
 
     async def _page_by_activity(
         self, agent_id: str, limit: int, order: Order, after: str | None, before: str | None
-    ) -> list[dict[str, Any]]:
+    ) -> JsonText:
         """Ordered by the last message (never-used ones as oldest), ties broken by creation."""
         key = "(COALESCE(last_message_at, ''), pos)"
         cursors = []
@@ -202,14 +222,14 @@ class ConversationStore:
         backwards = cursors[1] is not None and cursors[0] is None
         direction = "ASC" if ascending != backwards else "DESC"
         rows = await self.db.fetchall(
-            f"SELECT * FROM conversations WHERE {' AND '.join(where)} ORDER BY"
+            f"SELECT {LIST_JSON} FROM conversations WHERE {' AND '.join(where)} ORDER BY"
             f" COALESCE(last_message_at, '') {direction}, pos {direction} LIMIT ?",
             (*params, limit),
             rows=limit,
         )
         if backwards:
             rows.reverse()
-        return [_conversation(r, []) for r in rows]
+        return json_array([r[0] for r in rows])
 
     async def _pos(self, agent_id: str, conversation_id: str) -> int:
         row = await self.db.fetchone(

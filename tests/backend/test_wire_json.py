@@ -13,6 +13,7 @@ from backend.store import NewMessage, Store
 from backend.store.messages import to_wire
 from tests.conftest import ServerFactory
 from tests.seed import append_messages, new_agent
+from tests.servers import ServerThread
 
 TEXT = 'quotes " and \\ backslash, a tab\t, ünïcödé, an emoji 🌱, a NUL-free \x01 control\nline 2'
 CALL = {"name": "lookup", "arguments": '{"q": "x"}', "tool_call_id": "call-1", "id": None}
@@ -97,3 +98,25 @@ def test_each_message_type_lists_as_to_wire_shapes_it(
         assert before == expected[1:3]
         in_context = http.get(path, params={"limit": 100}).json()
         assert in_context == [m for m in expected if m["in_context"]]
+
+
+def test_conversation_lists_equal_each_conversation(server: ServerThread) -> None:
+    """The lists' JSON (SQL) against GET of each conversation (Python), in both orders."""
+    with server.client() as http:
+        agent = http.post("/v1/agents/", json={"name": "a", "model": "builtin/echo"}).json()
+        made = [
+            http.post(
+                "/v1/conversations/", params={"agent_id": agent["id"]}, json={"summary": s}
+            ).json()
+            for s in ('one "1" \\ ü', None, "drei")
+        ]
+        body = {"messages": [{"role": "user", "content": "hello"}]}
+        assert http.post(f"/v1/conversations/{made[1]['id']}/messages", json=body).is_success
+        each = {c["id"]: http.get(f"/v1/conversations/{c['id']}").json() for c in made}
+        for order_by in ("created_at", "last_message_at"):
+            listed = http.get(
+                "/v1/conversations/",
+                params={"agent_id": agent["id"], "order": "asc", "order_by": order_by},
+            ).json()
+            assert sorted(c["id"] for c in listed) == sorted(each)
+            assert listed == [{**each[c["id"]], "in_context_message_ids": []} for c in listed]

@@ -132,6 +132,12 @@ class ToolStore:
             rows=len(agent_ids),  # a few tools each
         )
         found: dict[str, list[dict[str, Any]]] = {i: [] for i in agent_ids}
+        # Agents share their tools: each one (and its schema's JSON) is built once per call.
+        built: dict[tuple[str, int], dict[str, Any]] = {}
         for r in rows:
-            found[r["agent_id"]].append(tool_to_wire(r))
+            key = (r["id"], r["requires_approval"])
+            tool = built.get(key)
+            if tool is None:
+                tool = built[key] = tool_to_wire(r)
+            found[r["agent_id"]].append(tool)
         return found

@@ -102,6 +102,9 @@ class ChinwagApp(App):
         self.client: ChinwagClient | None = None
         self.url = settings.server_url or (settings.launcher.url if settings.launcher else "")
         self.agent: Agent | None = None
+        # What a refresh re-selects once the lists are read again.
+        self.kept_agent_id: str | None = None
+        self.kept_conversation_id: str | None = None
         self.features = {feature.NAME: feature(self) for feature in FEATURES}
         if settings.config.theme and settings.config.theme in self.available_themes:
             self.theme = settings.config.theme
@@ -135,6 +138,7 @@ class ChinwagApp(App):
         if self.settings.config.error:
             self.notify(self.settings.config.error, severity="warning")
         self.connection.start()
+        self.features["sync"].start()  # type: ignore[attr-defined]
 
     # -- the parts ------------------------------------------------------------------------
 
@@ -199,13 +203,20 @@ class ChinwagApp(App):
 
     # -- routing --------------------------------------------------------------------------
 
+    def keep_selection(self, agent_id: str | None, conversation: Conversation | None) -> None:
+        """Select these again after the next reload (a refresh)."""
+        self.kept_agent_id = agent_id
+        self.kept_conversation_id = conversation.id if conversation else None
+
     @on(AgentList.Chosen)
     def _agent_chosen(self, event: AgentList.Chosen) -> None:
         if self.agent is None or self.agent.id != event.agent.id:
+            kept = self.kept_conversation_id if event.agent.id == self.kept_agent_id else None
+            self.kept_agent_id = self.kept_conversation_id = None
             self.agent = event.agent
             self.chat.conversation = None  # names the new agent in the chat's header
             self.status.model = event.agent.model or ""
-            self.conversations_pane.load()
+            self.conversations_pane.load(select=kept)
             self.memory_pane.agent_changed()
 
     @on(AgentsPane.Deleted)

@@ -237,11 +237,26 @@ class ChinwagClient:
     # -- agents ----------------------------------------------------------------------------
 
     async def list_agents(self, limit: int = 100, *, name: str | None = None) -> list[Agent]:
-        params: dict[str, Any] = {"limit": limit, "order": "desc"}
-        if name:
-            params["name"] = name
-        body = await self._request("GET", "/v1/agents/", params=params)
+        """Every agent (named ``name``, if given), newest first, ``limit`` a page."""
+        params: dict[str, Any] = {"name": name} if name else {}
+        body = await self._every("/v1/agents/", params, limit)
         return [Agent.model_validate(a) for a in body]
+
+    async def _every(self, path: str, params: dict[str, Any], limit: int) -> list[Any]:
+        """All items of a listing, newest first. Paged in ascending order, where both cursor
+        conventions (see :meth:`cursor_convention`) agree that ``after`` means newer."""
+        items: list[Any] = []
+        after: str | None = None
+        for _ in range(1000):  # a server that ignores ``after`` must not loop forever
+            query = {**params, "limit": limit, "order": "asc"}
+            if after:
+                query["after"] = after
+            page = await self._request("GET", path, params=query)
+            items += page
+            if len(page) < limit or page[-1].get("id") in (None, after):
+                break
+            after = page[-1]["id"]
+        return items[::-1]
 
     async def get_agent(self, agent_id: str) -> Agent:
         return Agent.model_validate(await self._request("GET", f"/v1/agents/{agent_id}"))
@@ -323,8 +338,8 @@ class ChinwagClient:
     # -- conversations ---------------------------------------------------------------------
 
     async def list_conversations(self, agent_id: str, limit: int = 100) -> list[Conversation]:
-        params = {"agent_id": agent_id, "limit": limit, "order": "desc"}
-        body = await self._request("GET", "/v1/conversations/", params=params)
+        """Every conversation of the agent, newest first, ``limit`` a page."""
+        body = await self._every("/v1/conversations/", {"agent_id": agent_id}, limit)
         return [Conversation.model_validate(c) for c in body]
 
     async def get_conversation(self, conversation_id: str) -> Conversation:

@@ -36,6 +36,8 @@ class AppSettings:
     show_latency: bool = True
     # Seconds between health checks of an idle, connected app (0: none, as in snapshots).
     health_interval: float = 3.0
+    # Seconds between reads of other clients' changes (0: none, as in snapshots).
+    sync_interval: float = 3.0
     page_size: int = 25
     window: int = 60
     export_dir: Path = field(default_factory=Path.cwd)

@@ -37,6 +37,7 @@ def pinned_settings(url: str, config: Config, **overrides: Any) -> AppSettings:
         "cursor_blink": False,
         "show_latency": False,
         "health_interval": 0,
+        "sync_interval": 0,
     }
     values.update(overrides)
     return AppSettings(**values)

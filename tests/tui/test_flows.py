@@ -176,6 +176,9 @@ async def test_busy_conversation_keeps_draft_and_attaches(
 
         await pilot.press("ctrl+o")
         await wait_until(pilot, lambda: replies(app) == ["alpha beta "], what="the replay")
+        # The other client's prompt is shown above its reply.
+        prompts = [b.entry.text for b in app.query(MessageBlock) if b.entry.kind == "user"]
+        assert prompts[-1:] == ["from elsewhere"]
         fake_llm.release()
         await wait_until(pilot, lambda: not app.streaming, what="the attached reply to end")
         await wait_for_workers(pilot)

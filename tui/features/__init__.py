@@ -15,6 +15,7 @@ from tui.features.export import Export
 from tui.features.fork import Fork
 from tui.features.help import Help
 from tui.features.search import Search
+from tui.features.sync import Sync
 from tui.parts import Feature
 
 FEATURES: list[type[Feature]] = [
@@ -26,4 +27,5 @@ FEATURES: list[type[Feature]] = [
     Fork,
     Search,
     Context,
+    Sync,
 ]

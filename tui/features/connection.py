@@ -62,7 +62,11 @@ class Connection(Feature):
                 self.app.screen.dismiss(True)
 
     def action_refresh(self) -> None:
-        self.app.agent = None
+        """Reload everything, keeping the agent and conversation that are open."""
+        app = self.app
+        conversation = app.conversation
+        app.keep_selection(app.agent.id if app.agent else None, conversation)
+        app.agent = None
         self.connect()
 
     def connect(self) -> None:
@@ -94,7 +98,14 @@ class Connection(Feature):
             status.state = "disconnected"
             self.show_error(str(exc), app.url)
             return
-        app.agents_pane.show_agents(agents, select=settings.agent_id)
+        wanted = app.kept_agent_id or settings.agent_id
+        if settings.agent_id and not any(a.id == settings.agent_id for a in agents):
+            app.notify(
+                f"No agent {settings.agent_id} on this server: showing the newest instead.",
+                severity="warning",
+                timeout=8,
+            )
+        app.agents_pane.show_agents(agents, select=wanted)
         if not agents:
             await app.chat.show_hint(
                 "No agents yet. Press **n** in the agents pane (or ctrl+p → New agent) to "

@@ -7,6 +7,7 @@ with typed messages (:class:`ChatPane.ConversationNamed`); the app routes them.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
 from typing import Any, ClassVar
 
@@ -501,6 +502,9 @@ class ChatPane(Part, Vertical):
         if view.has_newer:  # the reader paged far back: the reply belongs after the newest page
             page = await client.newest_page(conversation.id, self.chinwag.settings.page_size)
             await view.show(page.messages, page.more)
+        if text is None:  # attaching: show the other client's prompt above its reply
+            with contextlib.suppress(ClientError):
+                await self.catch_up(run_id=run_id, attaching=True)
         self.set_busy(None)
         self.streaming = True
         self.chinwag.set_activity("replying…" if text else "attached…")
@@ -612,6 +616,44 @@ class ChatPane(Part, Vertical):
                 f"Press {key} to watch it live."
             )
         self.app.refresh_bindings()
+
+    async def catch_up(self, *, run_id: str | None = None, attaching: bool = False) -> None:
+        """Add at the bottom what other clients stored after the newest message shown. When
+        ``attaching`` to a run, its prompt comes now and its reply from the stream: the
+        run's other messages are left out."""
+        conversation, client, view = self.conversation, self.client, self.messages
+        if conversation is None or client is None or view.has_newer or view.fetching:
+            return
+        blocks = view.blocks
+        page_size = self.chinwag.settings.page_size
+        if not blocks:  # nothing shown yet: the newest page, if there is one now
+            page = await client.newest_page(
+                conversation.id, page_size, include_compacted=self.show_compacted
+            )
+            if page.messages and self.conversation is conversation and not view.blocks:
+                await view.show(page.messages, page.more)
+            return
+        newest = blocks[-1].entry.id
+        if not newest:  # our own message, not yet named by the server: nothing to go after
+            return
+        page = await client.newer_page(
+            conversation.id, newest, page_size, include_compacted=self.show_compacted
+        )
+        shown = {b.entry.id for b in blocks}
+        new = [m for m in page.messages if getattr(m, "id", None) not in shown]
+        if attaching:
+            new = [
+                m
+                for m in new
+                if getattr(m, "message_type", "") == "user_message"
+                or (run_id is not None and getattr(m, "run_id", None) != run_id)
+            ]
+        if not new or self.conversation is not conversation or view.fetching:
+            return
+        await view.add_new(new)
+        if self.context_count is not None:
+            self.context_count += len(new)
+            self.show_context()
 
     def action_attach(self) -> None:
         if self.conversation is None or self.streaming:

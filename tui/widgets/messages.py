@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import re
 import textwrap
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import ClassVar
@@ -24,9 +25,9 @@ from textual.containers import VerticalScroll
 from textual.geometry import Size
 from textual.message import Message
 from textual.reactive import reactive
+from textual.timer import Timer
 from textual.widget import Widget
 from textual.widgets import Markdown, Static
-from textual.widgets.markdown import MarkdownStream
 
 from tui.clipboard import copy_text
 from tui.transcript import Entry, clock_of, entry_of
@@ -148,13 +149,24 @@ class SummaryBlock(MessageBlock):
 
 
 class LiveBlock(MessageBlock):
-    """The assistant text being streamed: a live Markdown fed through ``get_stream()``."""
+    """The assistant text being streamed into a live Markdown.
+
+    Fragments are appended in batches, at most ``FRAME`` apart and spaced further when an
+    append is slow: appending re-parses the growing last paragraph, so appending every delta
+    of a long single paragraph (thousands a second) would fall ever further behind. The whole
+    text is rendered once more at the end (``finish``).
+    """
+
+    FRAME = 1 / 20
 
     def __init__(self, entry: Entry) -> None:
         super().__init__(entry)
         self.add_class("assistant", "live")
         self.markdown = Markdown("", classes="body")
-        self._stream: MarkdownStream | None = None
+        self._pending = ""
+        self._timer: Timer | None = None
+        self._interval = self.FRAME
+        self._appending = asyncio.Lock()
 
     def compose(self) -> Iterable[Widget]:
         self.border_title = self.header()
@@ -162,16 +174,28 @@ class LiveBlock(MessageBlock):
 
     async def write(self, fragment: str) -> None:
         self.entry.text += fragment
-        if self._stream is None:
-            self._stream = Markdown.get_stream(self.markdown)
-        await self._stream.write(fragment)
+        self._pending += fragment
+        if self._timer is None:
+            self._timer = self.set_timer(self._interval, self._append)
+
+    async def _append(self) -> None:
+        self._timer = None
+        async with self._appending:
+            text, self._pending = self._pending, ""
+            if not text or not self.is_attached:
+                return
+            started = time.perf_counter()
+            await self.markdown.append(text)
+            self._interval = max(self.FRAME, 2 * (time.perf_counter() - started))
 
     async def finish(self, note: str | None = None) -> None:
-        """Stop the stream and render the whole text once (the stream may have merged chunks)."""
-        if self._stream is not None:
-            await self._stream.stop()
-            self._stream = None
-        await self.markdown.update(self.entry.text)
+        """Render the whole text once (the batches may have split a Markdown construct)."""
+        if self._timer is not None:
+            self._timer.stop()
+            self._timer = None
+        async with self._appending:
+            self._pending = ""
+            await self.markdown.update(self.entry.text)
         if note:
             self.border_title = f"{self.header()} · {note}"
 
@@ -495,6 +519,14 @@ class MessageList(VerticalScroll):
         await self.mount_all(blocks)
         if last is not None:
             await self._prune_oldest(last, force=True)
+
+    async def add_new(self, messages: list[BaseModel]) -> None:
+        """Add messages stored meanwhile (by another client) at the bottom."""
+        await self.remove_children(".hint")
+        blocks = blocks_for(messages)
+        await self.mount_all(blocks)
+        if blocks:
+            await self._prune_oldest(blocks[-1])
 
     async def mount_live(self, widget: Widget) -> None:
         """Mount a block of the reply being streamed at the bottom."""

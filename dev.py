@@ -9,17 +9,20 @@ re-synced whenever ``requirements.lock`` or ``pyproject.toml`` changes. Only the
 standard library is needed to run this script.
 """
 
+import contextlib
 import hashlib
 import os
 import subprocess
 import sys
 import venv
+from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 STAMP = VENV / ".chinwag-synced"
+LOCK = ROOT / ".venv.lock"
 
 
 def _fingerprint() -> str:
@@ -29,19 +32,38 @@ def _fingerprint() -> str:
     return digest.hexdigest()
 
 
+@contextlib.contextmanager
+def _setup_lock() -> Iterator[None]:
+    """Hold the set-up lock: a second ``dev.py`` started meanwhile waits for the first to
+    finish setting up instead of installing into a half-made ``.venv``."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: no advisory locks here; start one dev.py at a time
+        yield
+        return
+    with open(LOCK, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 def ensure_venv() -> None:
     """Create or re-sync ``.venv`` with the pinned dependencies and chinwag itself (editable)."""
-    if not (BIN / "python").exists():
-        print("Creating .venv …", flush=True)
-        venv.create(VENV, with_pip=True)
-    fingerprint = _fingerprint()
-    if STAMP.exists() and STAMP.read_text() == fingerprint:
-        return
-    print("Installing pinned dependencies into .venv …", flush=True)
-    pip = [str(BIN / "python"), "-m", "pip", "install", "--disable-pip-version-check", "-q"]
-    subprocess.run([*pip, "-r", str(ROOT / "requirements.lock")], check=True)
-    subprocess.run([*pip, "--no-deps", "-e", str(ROOT)], check=True)
-    STAMP.write_text(fingerprint)
+    with _setup_lock():
+        if not (BIN / "python").exists():
+            print("Creating .venv …", flush=True)
+            venv.create(VENV, with_pip=True)
+        fingerprint = _fingerprint()
+        if STAMP.exists() and STAMP.read_text() == fingerprint:
+            return
+        # pip shows its own progress: a first install takes a minute or two.
+        print("Installing pinned dependencies into .venv …", flush=True)
+        pip = [str(BIN / "python"), "-m", "pip", "install", "--disable-pip-version-check"]
+        subprocess.run([*pip, "-r", str(ROOT / "requirements.lock")], check=True)
+        subprocess.run([*pip, "-q", "--no-deps", "-e", str(ROOT)], check=True)
+        STAMP.write_text(fingerprint)
 
 
 def main(argv: list[str]) -> int:

@@ -38,6 +38,8 @@ from typing import Any
 
 from textual import events, on
 from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.dom import DOMNode
 from textual.screen import Screen
 from textual.widget import Widget
 
@@ -51,7 +53,7 @@ from tui.panes.chat import ChatPane
 from tui.panes.conversations import ConversationsPane
 from tui.panes.memory import MemoryPane
 from tui.parts import Command, Part
-from tui.screens.dialogs import KeysFirst
+from tui.screens.dialogs import ConfirmDialog, KeysFirst
 from tui.screens.main import MainScreen
 from tui.settings import AppSettings
 from tui.widgets.agents import AgentList
@@ -137,6 +139,14 @@ class ChinwagApp(App):
         self.status.url = self.url
         if self.settings.config.error:
             self.notify(self.settings.config.error, severity="warning")
+        unknown = sorted(set(self.settings.config.keymap) - known_binding_ids())
+        if unknown:
+            self.notify(
+                f"[keymap] names no binding {', '.join(unknown)}: F1 lists the binding ids.",
+                severity="warning",
+                timeout=10,
+                markup=False,
+            )
         self.connection.start()
         self.features["sync"].start()  # type: ignore[attr-defined]
 
@@ -264,6 +274,22 @@ class ChinwagApp(App):
             return self.part(name).check(part_action)
         return True
 
+    async def action_quit(self) -> None:
+        """Quit; while a reply streams, ask first, then stop it and mark it interrupted."""
+        if not self.screen_stack or not self.chat.streaming:
+            self.exit()
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.chat.quit_after_stopping()
+
+        question = (
+            "A reply is still being written. Quit anyway? It is stopped where it is and kept, "
+            "marked as interrupted."
+        )
+        self.push_screen(ConfirmDialog("Quit", question, ok="Quit"), answered)
+
     def action_focus(self, pane: str) -> None:
         self._q(f"#{pane}", Widget).focus()
 
@@ -271,9 +297,24 @@ class ChinwagApp(App):
         yield from super().get_system_commands(screen)
         commands = [c for name in PALETTE_ORDER for c in self._commands_of(name)]
         commands += APP_COMMANDS + self.features["help"].COMMANDS
+        keys = self._keys_of_actions(screen)
         for command in commands:
             action = command.target if "(" in command.target else f"do('{command.target}')"
-            yield SystemCommand(command.title, command.help, lambda a=action: self.run_action(a))
+            key = keys.get(action)
+            help_text = f"{command.help} · {key}" if key else command.help
+            yield SystemCommand(command.title, help_text, lambda a=action: self.run_action(a))
+
+    def _keys_of_actions(self, screen: Screen) -> dict[str, str]:
+        """The key of each app action bound on the main screen or in its panes' lists."""
+        main = self.screen_stack[0] if self.screen_stack else screen
+        nodes: list[Any] = [main, *main.query("AgentList, ConversationList, Composer")]
+        keys: dict[str, str] = {}
+        for node in nodes:
+            for bindings in node._bindings.key_to_bindings.values():
+                for binding in bindings:
+                    action = binding.action.removeprefix("app.")
+                    keys.setdefault(action, self.get_key_display(binding))
+        return keys
 
     def _commands_of(self, name: str) -> list[Command]:
         return list(self.part(name).COMMANDS)
@@ -316,3 +357,16 @@ class ChinwagApp(App):
                 self.settings.config.save_theme(theme.name)
             except OSError as exc:
                 self.notify(f"Cannot save the theme: {exc}", severity="warning")
+
+
+def known_binding_ids() -> set[str]:
+    """Every binding id a ``[keymap]`` can name: those of every widget and screen class."""
+    ids: set[str] = set()
+    classes: list[type] = [DOMNode]
+    while classes:
+        cls = classes.pop()
+        classes += cls.__subclasses__()
+        for binding in cls.__dict__.get("BINDINGS", []):
+            if isinstance(binding, Binding) and binding.id:
+                ids.add(binding.id)
+    return ids

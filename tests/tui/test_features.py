@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from textual.widgets import Input
 
 from tests.servers import ServerThread, make_settings
 from tests.tui.conftest import AppFactory
@@ -12,7 +13,7 @@ from tests.tui.helpers import idle_in, screen_text, type_burst, wait_for_workers
 from tui.app import ChinwagApp
 from tui.client import ChinwagClient
 from tui.screens.agent_detail import AgentDetailScreen
-from tui.screens.dialogs import ConnectionErrorScreen
+from tui.screens.dialogs import ConnectionErrorScreen, TextDialog
 from tui.widgets.messages import ChatBlock, LiveBlock
 
 SIZE = (120, 40)
@@ -50,6 +51,11 @@ async def test_export_writes_the_conversation_as_markdown(
         await _opened(pilot, conversation_id)
         app.action_do("export.export")
         path = tmp_path / "chinwag-sourdough-notes.md"
+        # It asks where, proposing a file in the export directory.
+        await wait_until(pilot, lambda: isinstance(app.screen, TextDialog), what="the question")
+        await wait_until(pilot, lambda: app.screen.ready, what="its field")  # type: ignore[attr-defined]
+        assert app.screen.query_one("#text", Input).value == str(path)
+        await pilot.press("enter")
         await wait_until(pilot, path.exists, what="the export file")
         await wait_for_workers(pilot)
     text = path.read_text(encoding="utf-8")
@@ -166,3 +172,22 @@ async def test_pane_resizing_keys_change_widths(server: ServerThread, make_app: 
             w.outer_size.width for w in app.screen.query("#panes > *") if w is not chat
         )
         assert not app.query(LiveBlock)  # nothing streamed by resizing
+
+
+async def test_export_writes_where_it_is_told(
+    server: ServerThread, make_app: AppFactory, tmp_path: Path
+) -> None:
+    _, conversation_id = await _chat(server.url)
+    app = make_app(server.url, export_dir=tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await _opened(pilot, conversation_id)
+        app.action_do("export.export")
+        await wait_until(pilot, lambda: isinstance(app.screen, TextDialog), what="the question")
+        await wait_until(pilot, lambda: app.screen.ready, what="its field")  # type: ignore[attr-defined]
+        app.screen.query_one("#text", Input).value = "notes/bread.md"
+        await pilot.press("enter")
+        path = tmp_path / "notes" / "bread.md"
+        await wait_until(pilot, path.exists, what="the export file")
+        await wait_for_workers(pilot)
+    assert not (tmp_path / "chinwag-sourdough-notes.md").exists()
+    assert path.read_text(encoding="utf-8").startswith("# Sourdough notes")

@@ -56,3 +56,29 @@ async def test_shift_tab_from_the_agents_pane_reaches_the_composer(
         await idle_in(pilot, "agents", ready=lambda: app.conversation is not None)
         await pilot.press("shift+tab")
         assert app.focused is app.composer
+
+
+async def test_help_shows_keys_as_typed_with_tab_quit_and_list_keys(
+    isolated_config: Path,
+) -> None:
+    app = canned(isolated_config)
+    async with app.run_test(size=(130, 60)) as pilot:
+        await idle_in(pilot, "agents", ready=lambda: app.conversation is not None)
+        await pilot.press("f1")
+        await wait_until(pilot, lambda: getattr(app.screen, "ready", False), what="help")
+        await pilot.pause()
+        rows = {r[0]: r[1] for r in app.screen.rows}  # type: ignore[attr-defined]
+        assert rows.get("[") == "Narrower" and "left_square_bracket" not in rows
+        assert "tab" in rows or "tab / shift+tab" in rows
+        assert "Quit" in rows.values()
+        assert {"↑", "↓"} <= set(rows) or "up / down, pageup / pagedown" in rows
+
+
+async def test_palette_entries_show_their_keys(isolated_config: Path) -> None:
+    app = canned(isolated_config)
+    async with app.run_test(size=(130, 40)) as pilot:
+        await idle_in(pilot, "composer", ready=lambda: app.conversation is not None)
+        commands = {c.title: c.help for c in app.get_system_commands(app.screen)}
+        assert commands["Compact conversation"].endswith("^k")
+        assert commands["New agent"].endswith(" n")
+        assert commands["Focus agents"].endswith("f5")

@@ -98,6 +98,8 @@ class Connection(Feature):
             status.state = "disconnected"
             self.show_error(str(exc), app.url)
             return
+        if app.status_bar() is None:  # the app closed meanwhile
+            return
         wanted = app.kept_agent_id or settings.agent_id
         if settings.agent_id and not any(a.id == settings.agent_id for a in agents):
             app.notify(

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import ClassVar
 
+from shared_schema import Conversation
 from tui.clipboard import copy_text
 from tui.errors import ClientError
 from tui.parts import Command, Feature
+from tui.screens.dialogs import TextDialog
 from tui.transcript import entry_of, to_markdown
 
 
@@ -29,13 +32,35 @@ class Export(Feature):
     ]
 
     def action_export(self) -> None:
-        self.run(self.export(), "action export", exclusive=True)
-
-    async def export(self) -> None:
+        """Ask where to write (a file name in the export directory, proposed), then write."""
         app = self.app
-        conversation, client = app.conversation, app.client
-        if conversation is None or client is None:
+        conversation = app.conversation
+        if conversation is None or app.client is None:
             app.notify("Open a conversation first.")
+            return
+        title = conversation.summary or conversation.id
+        proposed = app.settings.export_dir / f"chinwag-{_slug(title)}.md"
+        dialog = TextDialog(
+            "Export conversation to Markdown",
+            "Write it to",
+            str(proposed),
+            ok="Export",
+            cursor_blink=app.settings.cursor_blink,
+        )
+
+        def chosen(where: str | None) -> None:
+            if where:
+                path = Path(where).expanduser()
+                if not path.is_absolute():
+                    path = app.settings.export_dir / path
+                self.run(self.export(conversation, path), "action export", exclusive=True)
+
+        app.push_screen(dialog, chosen)
+
+    async def export(self, conversation: Conversation, path: Path) -> None:
+        app = self.app
+        client = app.client
+        if client is None:
             return
         entries = []
         try:
@@ -56,8 +81,12 @@ class Export(Feature):
             app.report(exc)
             return
         title = conversation.summary or conversation.id
-        path = app.settings.export_dir / f"chinwag-{_slug(title)}.md"
-        path.write_text(to_markdown(title, entries), encoding="utf-8")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(to_markdown(title, entries), encoding="utf-8")
+        except OSError as exc:
+            app.notify(f"Cannot write {path}: {exc}", title="Export", severity="error")
+            return
         app.notify(f"Exported {len(entries)} messages to {path}", title="Export")
 
     def action_copy_last(self) -> None:

@@ -26,7 +26,10 @@ class Help(Feature):
         elif focused is not None:
             pane = focused.id or type(focused).__name__
         rows = describe(
-            (binding.key, binding)
-            for binding in (active.binding for active in app.screen.active_bindings.values())
+            (
+                (binding.key, binding)
+                for binding in (a.binding for a in app.screen.active_bindings.values())
+            ),
+            display=app.get_key_display,
         )
         app.push_screen(HelpScreen(pane, rows))

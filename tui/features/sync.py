@@ -42,6 +42,8 @@ class Sync(Feature):
         assert client is not None
         try:
             agents = await client.list_agents()
+            if app.status_bar() is None:  # the app closed meanwhile
+                return
             if _rows(agents) != _rows(app.agents.agents):
                 app.agents_pane.show_agents(agents, select=app.agent.id if app.agent else None)
             agent = app.agent

@@ -86,8 +86,9 @@ class ChatPane(Part, Vertical):
         self._streaming = False
         # The open conversation's in-context ids, on servers whose listing does not say which
         # messages are in context (Letta): the default view keeps only those.
-        self._context_ids: set[str] | None = None
+        self._context_ids: dict[str, int] | None = None  # id -> its place in the context
         self._draft_timer: Timer | None = None
+        self._quitting = False
 
     def compose(self) -> Iterable[Widget]:
         yield Static(id="chat-header")
@@ -357,7 +358,7 @@ class ChatPane(Part, Vertical):
             if all(getattr(m, "in_context", None) is not None for m in page.messages):
                 return page  # the server filters (include_compacted) and flags its messages
             fresh = await client.get_conversation(conversation.id)
-            self._context_ids = set(fresh.in_context_message_ids)
+            self._context_ids = {m: i for i, m in enumerate(fresh.in_context_message_ids)}
         keep = self._context_ids
         kept = [m for m in page.messages if getattr(m, "id", None) in keep]
         page_size = self.chinwag.settings.page_size
@@ -365,6 +366,9 @@ class ChatPane(Part, Vertical):
             cursor = page.messages[0].id  # type: ignore[attr-defined]
             page = await client.older_page(conversation.id, cursor, page_size)
             kept = [m for m in page.messages if getattr(m, "id", None) in keep]
+        # In context order, not by date: Letta's compaction summary is dated when it was
+        # made (after the newest reply) but stands near the start of the context.
+        kept.sort(key=lambda m: keep[m.id])  # type: ignore[attr-defined]
         return MessagePage(kept, page.more)
 
     # -- paging ---------------------------------------------------------------------------
@@ -518,10 +522,14 @@ class ChatPane(Part, Vertical):
                 stream = client.send_approvals(conversation.id, approvals)
             else:
                 stream = client.attach(conversation.id, run_id=run_id)
-            async for chunk in stream:
-                stop = await self._apply_chunk(turn, chunk) or stop
-                if isinstance(chunk, ErrorMessage):
-                    error = chunk.detail or chunk.message or chunk.error_type
+            try:
+                async for chunk in stream:
+                    stop = await self._apply_chunk(turn, chunk) or stop
+                    if isinstance(chunk, ErrorMessage):
+                        error = chunk.detail or chunk.message or chunk.error_type
+            finally:
+                # Closed here, not by the garbage collector at exit (its aclose() noise).
+                await stream.aclose()
         except ConversationBusy as exc:
             await self._discard(turn)
             if text:
@@ -554,7 +562,10 @@ class ChatPane(Part, Vertical):
             self.streaming = False
             self.chinwag.set_activity("")
             self.set_mark("")
-        await turn.finish(stop, error)
+        await turn.finish(stop, error, interrupted=self._quitting)
+        if self._quitting:
+            self.app.exit()
+            return
         if stop in ("end_turn", "max_steps") and not error and self.context_count is not None:
             self.context_count += (1 if text else 0) + len(turn.message_ids())
             self.show_context()
@@ -659,6 +670,13 @@ class ChatPane(Part, Vertical):
         if self.conversation is None or self.streaming:
             return
         self.run_turn(None, self.busy_run_id)
+
+    def quit_after_stopping(self) -> None:
+        """Quit once the streaming reply is stopped on the server and marked interrupted
+        (at most a few seconds: a server that does not answer does not keep the app)."""
+        self._quitting = True
+        self.action_cancel()
+        self.set_timer(5, self.app.exit)
 
     def action_cancel(self) -> None:
         if self.streaming and self.conversation is not None and self.client is not None:

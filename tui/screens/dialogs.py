@@ -169,19 +169,31 @@ class NewAgentDialog(Dialog):
         super().__init__()
         self.models = models
         self.cursor_blink = cursor_blink
+        self._submit_waiting = False
+        self._models_known = bool(models)
 
     @staticmethod
     def _choices(models: list[ModelInfo]) -> tuple[list[tuple[str, str]], str | None]:
         options = [(f"{m.handle}  ({m.context_window:,} tokens)", m.handle) for m in models]
-        default = next((m.handle for m in models if m.provider != "builtin"), None)
+        # A configured provider first; not Letta's hosted models (letta/…), which a
+        # self-hosted server lists but can only use with Letta's cloud service.
+        default = next(
+            (m.handle for m in models if m.provider != "builtin" and _works_locally(m)), None
+        )
+        default = default or next((m.handle for m in models if _works_locally(m)), None)
         return options, default or (models[0].handle if models else None)
 
     def set_models(self, models: list[ModelInfo]) -> None:
-        """Fill the model choice once ``GET /v1/models/`` answered (the dialog opens at once)."""
+        """Fill the model choice once ``GET /v1/models/`` answered (the dialog opens at once);
+        a submit that was waiting for them goes on."""
         composed_without = not self.models
         self.models = models
+        self._models_known = True
         if self.ready and composed_without:
             self._fill_models()
+        if self._submit_waiting:
+            self._submit_waiting = False
+            self.submit()
 
     def _fill_models(self) -> None:
         options, default = self._choices(self.models)
@@ -226,14 +238,24 @@ class NewAgentDialog(Dialog):
             self.notify("Give the agent a name.", severity="warning")
             return
         model = self.query_one("#model", Select).value
+        if not isinstance(model, str):  # the "loading models…" line is not a model
+            if not self._models_known:
+                self._submit_waiting = True
+                self.notify("Creating the agent once the models are known…", timeout=3)
+                return
+            model = self._choices(self.models)[1]  # None: the server's own default
         self.dismiss(
             NewAgent(
                 name=name,
-                model=model if isinstance(model, str) else None,
+                model=model,
                 persona=self.query_one("#persona", TextArea).text,
                 human=self.query_one("#human", TextArea).text,
             )
         )
+
+
+def _works_locally(model: ModelInfo) -> bool:
+    return not model.handle.startswith("letta/")
 
 
 class TextDialog(Dialog):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import ClassVar
 
 from rich.table import Table
@@ -39,16 +39,29 @@ class HelpScreen(KeysFirst):
             yield Static("ctrl+p: every action · esc: close", classes="hint")
 
 
-def describe(bindings: Iterable[tuple[str, BindingType]]) -> list[tuple[str, str, str]]:
-    """Rows of (key, description, id) for the bindings that have an id (the remappable ones)."""
+# Keys that every pane has but no binding of ours names: focus moves, lists, quitting.
+GENERAL_ROWS: list[tuple[str, str, str]] = [
+    ("tab / shift+tab", "Next / previous pane or field", ""),
+    ("up / down, pageup / pagedown", "Move in a list or the transcript", ""),
+    ("home / end", "First / last item (the transcript: oldest / newest message)", ""),
+    ("ctrl+q", "Quit", ""),
+]
+
+
+def describe(
+    bindings: Iterable[tuple[str, BindingType]], display: Callable[[Binding], str] | None = None
+) -> list[tuple[str, str, str]]:
+    """Rows of (key, description, id) of the bindings that say what they do; ``display``
+    shows a key as the user presses it (``[`` rather than ``left_square_bracket``)."""
     rows: list[tuple[str, str, str]] = []
     seen: set[str] = set()
     for key, binding in bindings:
-        if not isinstance(binding, Binding) or not binding.description or not binding.id:
+        if not isinstance(binding, Binding) or not binding.description:
             continue
         label = f"{binding.description}{binding.id or ''}"
         if label in seen:
             continue
         seen.add(label)
-        rows.append((key, binding.description, binding.id or ""))
-    return rows
+        shown = display(binding) if display is not None else key
+        rows.append((shown, binding.description, binding.id or ""))
+    return rows + [row for row in GENERAL_ROWS if row[1] not in seen]

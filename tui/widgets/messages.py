@@ -308,11 +308,14 @@ class Turn:
             await part.block.remove()
         self.parts.clear()
 
-    async def finish(self, stop_reason: str | None, error: str | None = None) -> None:
-        """Render final text; mark a cancelled or failed turn so the reader sees why it stopped."""
+    async def finish(
+        self, stop_reason: str | None, error: str | None = None, *, interrupted: bool = False
+    ) -> None:
+        """Render final text; mark a cancelled or failed turn so the reader sees why it
+        stopped (``interrupted``: cut because the app is quitting)."""
         note = None
         if stop_reason == "cancelled":
-            note = "cancelled"
+            note = "interrupted" if interrupted else "cancelled"
         elif error or (stop_reason and stop_reason not in ("end_turn", "max_steps")):
             note = "⚠ failed"
         for part in self.parts.values():

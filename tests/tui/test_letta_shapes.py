@@ -1,0 +1,137 @@
+"""What a real Letta server does differently: its hosted models, the placeholder of a model
+list still loading, parts of one step sharing an id (issue 11, item 9)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from shared_schema import ModelInfo, parse_message
+from tests.tui.canned import CannedClient
+from tests.tui.conftest import pinned_settings
+from tests.tui.helpers import idle_in, wait_until
+from tui.app import ChinwagApp
+from tui.config import load_config
+from tui.screens.dialogs import NewAgentDialog
+from tui.widgets.messages import FoldedBlock, LiveBlock
+
+LETTA_MODELS = [
+    ModelInfo(handle="letta/letta-free", model="letta-free", provider="letta", context_window=8192),
+    ModelInfo(
+        handle="openai/gpt-4o-mini", model="gpt-4o-mini", provider="openai", context_window=1
+    ),
+]
+
+
+class SlowModels(CannedClient):
+    """Letta's model list, given only when ``gate`` is set; records the agents made."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = asyncio.Event()
+        self.made: list[str | None] = []
+
+    async def list_models(self) -> list[ModelInfo]:
+        await self.gate.wait()
+        return LETTA_MODELS
+
+    async def create_agent(self, name, model=None, **fields):  # type: ignore[no-untyped-def, override]
+        self.made.append(model)
+        return await super().create_agent(name, model, **fields)
+
+
+async def test_the_loading_placeholder_is_never_submitted_and_hosted_models_are_not_preselected(
+    isolated_config: Path,
+) -> None:
+    client = SlowModels()
+    app = ChinwagApp(
+        pinned_settings(
+            client.base_url, load_config(isolated_config), client_factory=lambda u, t: client
+        )
+    )
+    async with app.run_test(size=(130, 40)) as pilot:
+        await idle_in(pilot, "agents", ready=lambda: app.conversation is not None)
+        await pilot.press("n")
+        await wait_until(pilot, lambda: isinstance(app.screen, NewAgentDialog), what="dialog")
+        await wait_until(pilot, lambda: app.screen.ready, what="its fields")  # type: ignore[attr-defined]
+        await pilot.press(*"quick", "ctrl+s")  # before the models are known
+        await pilot.pause()
+        assert isinstance(app.screen, NewAgentDialog) and client.made == []
+        client.gate.set()
+        await wait_until(pilot, lambda: client.made, what="the agent made")
+        assert client.made == ["openai/gpt-4o-mini"]
+
+
+async def test_parts_of_one_step_with_one_id_stay_apart(isolated_config: Path) -> None:
+    client = CannedClient()
+    app = ChinwagApp(
+        pinned_settings(
+            client.base_url, load_config(isolated_config), client_factory=lambda u, t: client
+        )
+    )
+    async with app.run_test(size=(130, 40)) as pilot:
+        await idle_in(pilot, "composer", ready=lambda: app.conversation is not None)
+        turn = await app.messages.begin_turn("think")
+        step = {"id": "message-1", "date": "2026-11-24T11:00:00+00:00"}
+        await turn.feed(
+            parse_message({**step, "message_type": "reasoning_message", "reasoning": "hm"})
+        )
+        await turn.feed(
+            parse_message({**step, "message_type": "assistant_message", "content": "yes"})
+        )
+        await pilot.pause()
+        assert app.query(LiveBlock).last().entry.text == "yes"
+        assert [b.entry.text for b in app.query(FoldedBlock) if b.entry.kind == "reasoning"][
+            -1:
+        ] == ["hm"]
+
+
+def _letta(i: int, kind: str, content: str) -> object:
+    return parse_message(
+        {
+            "id": f"message-{i}",
+            "date": f"2026-11-24T11:{i:02d}:00+00:00",
+            "message_type": kind,
+            "content": [{"type": "text", "text": content}],
+        }
+    )
+
+
+SUMMARY = (
+    '{"type": "system_alert", "message": "Note: prior messages have been hidden. '
+    'The following is a summary of the previous messages: we talked about bread."}'
+)
+
+
+class LettaAfterCompaction(CannedClient):
+    """Lists like Letta after a compaction: no ``in_context`` flags, the summary dated last."""
+
+    async def newest_page(self, conversation_id: str, limit: int = 50, **_: object):  # type: ignore[no-untyped-def, override]
+        from tui.client import MessagePage
+
+        return MessagePage(
+            [
+                _letta(1, "user_message", "kept question"),
+                _letta(2, "assistant_message", "kept answer"),
+                _letta(3, "user_message", SUMMARY),
+            ],
+            False,
+        )
+
+    async def get_conversation(self, conversation_id: str):  # type: ignore[no-untyped-def, override]
+        fresh = await super().get_conversation(conversation_id)
+        ids = ["message-3", "message-1", "message-2"]
+        return fresh.model_copy(update={"in_context_message_ids": ids})
+
+
+async def test_letta_summary_stands_before_the_kept_messages(isolated_config: Path) -> None:
+    client = LettaAfterCompaction()
+    app = ChinwagApp(
+        pinned_settings(
+            client.base_url, load_config(isolated_config), client_factory=lambda u, t: client
+        )
+    )
+    async with app.run_test(size=(130, 40)) as pilot:
+        await idle_in(pilot, "composer", ready=lambda: len(app.messages.blocks) == 3)
+        kinds = [b.entry.kind for b in app.messages.blocks]
+        assert kinds == ["summary", "user", "assistant"]

@@ -59,9 +59,18 @@ class Feature(Part):
         self.app = app
 
     def run(
-        self, work: Coroutine[Any, Any, Any], description: str, *, exclusive: bool = False
+        self,
+        work: Coroutine[Any, Any, Any],
+        description: str,
+        *,
+        exclusive: bool = False,
+        group: str = "",
     ) -> Worker[Any]:
-        """Run ``work`` as a worker of the app, in this feature's own group."""
+        """Run ``work`` as a worker of the app, in this feature's own group (or its
+        ``<name>.<group>``: ``exclusive`` cancels only that group's running worker)."""
         return self.app.run_worker(
-            work, group=self.NAME, description=description, exclusive=exclusive
+            work,
+            group=f"{self.NAME}.{group}" if group else self.NAME,
+            description=description,
+            exclusive=exclusive,
         )

@@ -44,9 +44,13 @@ class Connection(Feature):
             return
         away = status.state == "disconnected"
         every = self.RECONNECT_INTERVAL if away else self.app.settings.health_interval
-        if self.app.client is not None and time.monotonic() - self._last_check >= every:
+        connecting = any(w.is_running and w.group == self.NAME for w in self.app.workers)
+        if connecting or self.app.client is None:
+            return
+        if time.monotonic() - self._last_check >= every:
             self._last_check = time.monotonic()
-            self.run(self.check_health(), "check health", exclusive=True)
+            # Its own group: a check must never cancel a connect still under way.
+            self.run(self.check_health(), "check health", exclusive=True, group="health")
 
     def reachable(self, answered: bool) -> None:
         """Every request's outcome: the status line says what the last one found."""

@@ -100,20 +100,21 @@ def transcript_entry(row: Row) -> tuple[str, str] | None:
 
 
 def chat_messages(rows: list[Row]) -> list[dict[str, Any]]:
-    """The context for the model: one assistant message per step, every call answered."""
+    """The context for the model: one assistant message per step, every call answered.
+
+    A person's message stored while calls wait (an approval sent with a follow-up message)
+    moves after their returns, which are stored later: providers want the returns first.
+    """
     out: list[dict[str, Any]] = []
     unanswered: list[str] = []  # calls of the latest step still waiting for their return
+    deferred: list[dict[str, Any]] = []  # messages that came while calls were waiting
 
     def close_step() -> None:
-        out.extend(
-            {
-                "role": "tool",
-                "tool_call_id": call_id,
-                "content": package_return("error", UNANSWERED),
-            }
-            for call_id in unanswered
-        )
+        failed = package_return("error", UNANSWERED)
+        out.extend({"role": "tool", "tool_call_id": i, "content": failed} for i in unanswered)
         unanswered.clear()
+        out.extend(deferred)
+        deferred.clear()
 
     for row in rows:
         message = to_chat(row)
@@ -125,11 +126,17 @@ def chat_messages(rows: list[Row]) -> list[dict[str, Any]]:
                 continue  # a return whose call left the context: providers refuse it alone
             unanswered.remove(call_id)
             out.append(message)
+            if not unanswered:
+                close_step()
+            continue
+        if unanswered and message["role"] in ("user", "system"):
+            deferred.append(message)
             continue
         calls = message.get("tool_calls")
         last = out[-1] if out else None
         if (
             calls
+            and not deferred
             and last is not None
             and last["role"] == "assistant"
             and (last.get("tool_calls") is None or unanswered)

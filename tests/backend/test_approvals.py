@@ -377,3 +377,28 @@ def test_sdk_approves_with_letta_shapes(llm_server: ServerThread, fake_llm: Fake
         "tool_return_message",
         "assistant_message",
     ]
+
+
+def test_a_message_sent_with_the_answer_comes_after_the_returns(
+    llm_server: ServerThread, fake_llm: FakeOpenAI
+) -> None:
+    fake_llm.script(Reply(tool_calls=[call("Bash", {"command": "ls"}, "call_f")]), "Seen both.")
+    with llm_server.client() as http:
+        _, conversation = new_conversation(http)
+        send(http, conversation["id"], "go", client_tools=[BASH])
+        body = {
+            "messages": [
+                {
+                    "type": "approval",
+                    "approvals": [
+                        {"type": "tool", "tool_call_id": "call_f", "tool_return": "a.txt"}
+                    ],
+                },
+                {"role": "user", "content": "and also this"},
+            ]
+        }
+        path = f"/v1/conversations/{conversation['id']}/messages"
+        assert text_of(list(frames(http, "POST", path, json=body))) == "Seen both."
+    messages = fake_llm.requests[-1]["messages"]
+    assert messages[-2]["role"] == "tool" and "a.txt" in messages[-2]["content"]
+    assert messages[-1] == {"role": "user", "content": "and also this"}

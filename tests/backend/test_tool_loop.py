@@ -345,3 +345,32 @@ def test_kill_9_in_the_middle_of_a_tool_loop_leaves_a_usable_conversation(
     finally:
         second.stop()
     assert_calls_answered(fake_llm.requests[-1]["messages"])
+
+
+def test_reattach_in_the_middle_of_a_loop_replays_the_steps_then_follows(
+    llm_server: ServerThread, fake_llm: FakeOpenAI
+) -> None:
+    fake_llm.script(
+        Reply(tool_calls=[call("memory_insert", {"label": "human", "new_string": "A."})]),
+        "Done.",
+    )
+    fake_llm.hold(from_request=2)
+    with llm_server.client() as http, llm_server.client() as other:
+        _, conversation = new_conversation(http)
+        path = f"/v1/conversations/{conversation['id']}"
+        stream = frames(http, "POST", f"{path}/messages", json={"input": "go"})
+        assert next(stream).type == "ping"
+        fake_llm.wait_for_held(1)  # the first step is done; the model thinks about the second
+        attached = frames(other, "POST", f"{path}/stream", json={"starting_after": 1})
+        first = next(attached)
+        assert first.type == "tool_call_message" and first.data["seq_id"] == 2
+        fake_llm.release()
+        rest = [f for f in [first, *attached] if f.type]
+        original = [f for f in stream if f.type]
+    assert [f.type for f in rest] == [f.type for f in original]
+    assert [f.type for f in rest if f.type.endswith("_message")] == [
+        "tool_call_message",
+        "tool_return_message",
+        "assistant_message",
+    ]
+    assert [f.data["seq_id"] for f in rest] == [f.data["seq_id"] for f in original]

@@ -19,8 +19,12 @@ Layout of ``tui/`` (a new feature gets a new room, not new methods here)::
       fork.py           fork the conversation or at a message ("fork")
       search.py         search messages, open a hit in place  ("search")
       context.py        the context window view             ("context")
-    screens/          the main screen (layout, global keys) and modal screens
+      sync.py           other clients' changes, read while idle ("sync")
+    screens/          the main screen (layout: collapsing side panes, widths, global keys)
+                      and modal screens
     widgets/          the leaf widgets: lists, transcript blocks, composer, status bar
+    drafts.py         the composer's draft on disk (no crash or quit loses it)
+    clipboard.py      copying, and saying truthfully whether it worked
     client.py         the typed HTTP client; never imports Textual
 
 Keys and palette entries name a target ``"<part>.<action>"``: ``app.do('compaction.open')``

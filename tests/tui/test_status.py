@@ -107,13 +107,13 @@ async def test_status_follows_the_server_going_and_coming_back(
         assert app.status.state == "connected"
         transport.down = True
         await wait_until(
-            pilot, lambda: app.status.state == "disconnected", timeout=6, what="disconnected"
+            pilot, lambda: app.status.state == "disconnected", timeout=10, what="disconnected"
         )
         await pilot.press("ctrl+r")  # a request while it is down: the error screen
         await wait_until(pilot, lambda: isinstance(app.screen, ConnectionErrorScreen))
         transport.down = False
         await wait_until(
-            pilot, lambda: app.status.state == "connected", timeout=4, what="connected again"
+            pilot, lambda: app.status.state == "connected", timeout=6, what="connected again"
         )
         await wait_until(
             pilot, lambda: not isinstance(app.screen, ConnectionErrorScreen), what="screen gone"

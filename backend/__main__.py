@@ -134,6 +134,8 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
     if args.workers < 1:
         sys.exit("chinwag: --workers must be at least 1.")
+    if args.workers > 1 and not hasattr(os, "fork"):
+        sys.exit("chinwag: --workers needs a system that can fork processes (not Windows).")
     try:
         app = create_app(settings)
     except ProviderConfigError as exc:

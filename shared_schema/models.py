@@ -84,10 +84,12 @@ class AgentCreate(_Request):
     tools: list[str] | None = None
     tool_ids: list[str] | None = None
     include_base_tools: bool = True
+    block_ids: list[str] | None = None
     enable_sleeptime: bool | None = None
     compaction_settings: "CompactionSettings | None" = None
-    # Letta fields this server cannot honour: refused when they would change behaviour.
+    # Only ``{"tool_name", "type": "requires_approval"}`` rules are honoured; others are refused.
     tool_rules: list[Any] | None = None
+    # Letta fields this server cannot honour: refused when they would change behaviour.
     initial_message_sequence: list[Any] | None = None
     message_buffer_autoclear: bool | None = None
     source_ids: list[str] | None = None

@@ -7,7 +7,7 @@ from starlette.responses import JSONResponse
 
 from backend.api import addressing, unsupported
 from backend.api.common import parse_body, query_int, query_order, query_str, respond
-from backend.errors import InvalidArgument
+from backend.errors import InvalidArgument, NotFound
 from backend.llm import ProviderRegistry, UnknownProviderError
 from backend.services import Services, services
 from backend.tools import DEFAULT_TOOLS
@@ -83,6 +83,18 @@ async def create_agent(request: Request) -> JSONResponse:
     if body.include_base_tools:
         names += [n for n in DEFAULT_TOOLS if n not in names]
     tool_ids = await svc.store.tools.resolve(names, body.tool_ids or [])
+    for block_id in body.block_ids or []:
+        try:
+            await svc.store.blocks.get(block_id)
+        except NotFound:
+            raise InvalidArgument(f"Unknown block id {block_id!r} in block_ids.") from None
+    approvals = [str(rule.get("tool_name")) for rule in body.tool_rules or []]
+    attached = {t["name"] for t in await svc.store.tools.find() if t["id"] in tool_ids}
+    missing = [name for name in approvals if name not in attached]
+    if missing:
+        raise InvalidArgument(
+            f"tool_rules names {missing[0]!r}, which is not one of the agent's tools."
+        )
     agent = await svc.store.agents.create(
         name=body.name,
         model=model,
@@ -93,7 +105,12 @@ async def create_agent(request: Request) -> JSONResponse:
         blocks=[b.model_dump() for b in body.memory_blocks],
         description=body.description,
         tool_ids=tool_ids,
+        block_ids=body.block_ids,
     )
+    for name in approvals:
+        await svc.store.tools.set_approval(agent["id"], name, True)
+    if approvals:
+        agent = await svc.store.agents.get(agent["id"])
     if body.compaction_settings is not None:
         settings = body.compaction_settings.model_dump(exclude_unset=True)
         agent = await svc.store.agents.update(agent["id"], {"compaction_settings": settings})

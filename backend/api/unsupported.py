@@ -14,7 +14,13 @@ from backend.errors import InvalidArgument
 Rule = tuple[str, Callable[[Any], bool], str]
 
 AGENT_CREATE: list[Rule] = [
-    ("tool_rules", bool, "this server does not enforce tool rules"),
+    (
+        "tool_rules",
+        lambda rules: any(
+            not isinstance(r, dict) or r.get("type") != "requires_approval" for r in rules
+        ),
+        "this server enforces only requires_approval tool rules",
+    ),
     ("initial_message_sequence", bool, "a conversation starts with its system message only"),
     ("message_buffer_autoclear", bool, "this server keeps every message until compaction"),
     ("source_ids", bool, "this server has no data sources"),

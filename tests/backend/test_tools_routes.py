@@ -108,3 +108,25 @@ def test_letta_web_tools_exist_and_say_they_are_not_served(
         returned = next(f.data for f in got if f.type == "tool_return_message")
         assert returned["status"] == "error" and "not available" in returned["tool_return"]
         assert text_of(got) == "I cannot search."
+
+
+def test_create_with_approval_rules_and_existing_blocks(sdk: Letta, http: httpx.Client) -> None:
+    shared = sdk.blocks.create(label="team", value="We use tabs.")
+    agent = sdk.agents.create(
+        memory_blocks=[{"label": "human", "value": "Ada"}],
+        block_ids=[shared.id],
+        tool_rules=[{"tool_name": "memory_insert", "type": "requires_approval"}],
+    )
+    assert [b.label for b in agent.memory.blocks] == ["human", "team"]
+    tools = {t["name"]: t for t in http.get(f"/v1/agents/{agent.id}/tools").json()}
+    assert tools["memory_insert"]["requires_approval"] is True
+    assert tools["memory_replace"]["requires_approval"] is False
+    for body, named in (
+        ({"block_ids": ["block-00000000-0000-4000-8000-000000000000"]}, "block_ids"),
+        (
+            {"tool_rules": [{"tool_name": "memory_rethink", "type": "requires_approval"}]},
+            "memory_rethink",
+        ),
+    ):
+        refused = http.post("/v1/agents/", json=body)
+        assert refused.status_code == 400 and named in refused.json()["detail"]

@@ -103,6 +103,9 @@ class AgentUpdate(_Request):
     tags: list[str] | None = None
     description: str | None = Field(default=None, max_length=10000)
     compaction_settings: "CompactionSettings | None" = None
+    # The agent's whole set of tools or blocks, replacing the current one (as in Letta).
+    tool_ids: list[str] | None = None
+    block_ids: list[str] | None = None
 
 
 class BlockUpdate(_Request):

@@ -142,8 +142,14 @@ async def update_agent(request: Request) -> JSONResponse:
     await svc.store.agents.get(agent_id)
     body = await parse_body(request, AgentUpdate)
     changes = body.model_dump(exclude_unset=True, exclude_none=True)
+    tool_ids, block_ids = changes.pop("tool_ids", None), changes.pop("block_ids", None)
     if "model" in changes:
         resolve_handle(svc.registry, changes["model"])
+    resolved = None if tool_ids is None else await svc.store.tools.resolve([], tool_ids)
+    if block_ids is not None:
+        await svc.store.blocks.replace(agent_id, block_ids)
+    if resolved is not None:
+        await svc.store.tools.replace(agent_id, resolved)
     agent = await svc.store.agents.update(agent_id, changes)
     return respond(await _with_message_ids(svc, agent))
 

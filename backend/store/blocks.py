@@ -274,6 +274,21 @@ class BlockStore:
             await self._touch(tx, block_id)
             await self._memory_changed(tx, agent_id)
 
+    async def replace(self, agent_id: str, block_ids: list[str]) -> None:
+        """The agent's blocks become exactly these (an unknown one is a 400, nothing changes)."""
+        async with self.db.transaction() as tx:
+            for block_id in block_ids:
+                if await _one(tx, "SELECT 1 FROM blocks WHERE id = ?", (block_id,)) is None:
+                    raise InvalidArgument(f"Unknown block id {block_id!r} in block_ids.")
+            marks = ",".join("?" * len(block_ids))
+            await tx.execute(
+                f"DELETE FROM agent_blocks WHERE agent_id = ? AND block_id NOT IN ({marks})",
+                (agent_id, *block_ids),
+            )
+            for block_id in block_ids:
+                await self.attach_in(tx, agent_id, block_id)
+            await self._memory_changed(tx, agent_id)
+
     async def detach(self, agent_id: str, block_id: str) -> None:
         await self.get(block_id)
         async with self.db.transaction() as tx:

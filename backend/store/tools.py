@@ -105,6 +105,16 @@ class ToolStore:
         async with self.db.transaction() as tx:
             await self.attach_in(tx, agent_id, [tool_id])
 
+    async def replace(self, agent_id: str, tool_ids: list[str]) -> None:
+        """The agent's tools become exactly these; those it keeps keep their approval setting."""
+        async with self.db.transaction() as tx:
+            marks = ",".join("?" * len(tool_ids))
+            await tx.execute(
+                f"DELETE FROM agent_tools WHERE agent_id = ? AND tool_id NOT IN ({marks})",
+                (agent_id, *tool_ids),
+            )
+            await self.attach_in(tx, agent_id, tool_ids)
+
     async def detach(self, agent_id: str, tool_id: str) -> None:
         await self.get(tool_id)
         async with self.db.transaction() as tx:

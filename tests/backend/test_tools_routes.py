@@ -130,3 +130,24 @@ def test_create_with_approval_rules_and_existing_blocks(sdk: Letta, http: httpx.
     ):
         refused = http.post("/v1/agents/", json=body)
         assert refused.status_code == 400 and named in refused.json()["detail"]
+
+
+def test_update_replaces_the_tool_and_block_sets(sdk: Letta, http: httpx.Client) -> None:
+    """Letta Code adds web_search and fetch_webpage to an agent this way."""
+    agent = sdk.agents.create(memory_blocks=[{"label": "human", "value": "Ada"}])
+    current = [t.id for t in agent.tools]
+    web = [sdk.tools.list(name=n).items[0].id for n in ("web_search", "fetch_webpage")]
+    updated = sdk.agents.update(agent.id, tool_ids=[*current[:1], *web])
+    assert [t.name for t in updated.tools] == ["memory_insert", "web_search", "fetch_webpage"]
+    team = sdk.blocks.create(label="team", value="tabs")
+    human = agent.memory.blocks[0].id
+    updated = sdk.agents.update(agent.id, block_ids=[human, team.id])
+    assert [b.label for b in updated.memory.blocks] == ["human", "team"]
+    refused = http.patch(
+        f"/v1/agents/{agent.id}",
+        json={"block_ids": ["block-00000000-0000-4000-8000-000000000000"], "name": "x"},
+    )
+    assert refused.status_code == 400
+    unchanged = http.get(f"/v1/agents/{agent.id}").json()
+    assert [b["label"] for b in unchanged["blocks"]] == ["human", "team"]
+    assert unchanged["name"] == agent.name

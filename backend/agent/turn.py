@@ -261,7 +261,9 @@ class Turn:
         call: dict[str, Any] = {"tool_call_id": delta.id, "arguments": delta.arguments}
         if first:
             call["name"] = delta.name
-        await self.log.publish(self._chunk(message_id, self._call_kind(delta.name), tool_call=call))
+        # As Letta streams a fragment: ``tool_calls`` is the same delta object, not a list.
+        kind = self._call_kind(delta.name)
+        await self.log.publish(self._chunk(message_id, kind, tool_call=call, tool_calls=call))
 
     def _call_chunk(self, step: _Step, call: ToolCall) -> dict[str, Any]:
         wire = {"name": call.name, "arguments": call.arguments, "tool_call_id": call.id}

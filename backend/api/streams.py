@@ -74,7 +74,10 @@ async def collect(chunks: AsyncIterator[dict[str, Any] | None]) -> dict[str, Any
         if kind in MESSAGE_TYPES_IN_RESPONSE:
             seen = messages.get(chunk["id"])
             if seen is None:
-                messages[chunk["id"]] = dict(chunk)
+                seen = messages[chunk["id"]] = dict(chunk)
+                if "tool_call" in chunk:  # a copy: the run's own chunks stay as they are
+                    seen["tool_call"] = dict(chunk["tool_call"])
+                    seen["tool_calls"] = [seen["tool_call"]]
             else:
                 for key in ("content", "reasoning"):
                     if key in chunk:

@@ -374,3 +374,28 @@ def test_reattach_in_the_middle_of_a_loop_replays_the_steps_then_follows(
         "assistant_message",
     ]
     assert [f.data["seq_id"] for f in rest] == [f.data["seq_id"] for f in original]
+
+
+def test_a_json_answer_joins_a_streamed_call_and_leaves_the_stream_intact(
+    llm_server: ServerThread, fake_llm: FakeOpenAI
+) -> None:
+    arguments = {"label": "human", "new_string": "Likes tea."}
+    fake_llm.script(Reply(tool_calls=[call("memory_insert", arguments)]), "done")
+    with llm_server.client() as http:
+        _, conversation = new_conversation(http)
+        path = f"/v1/conversations/{conversation['id']}/messages"
+        body = {"input": "go", "streaming": False, "stream_tokens": True}
+        answer = http.post(path, json=body).json()
+        called = next(m for m in answer["messages"] if m["message_type"] == "tool_call_message")
+        assert json.loads(called["tool_call"]["arguments"]) == arguments
+        assert called["tool_calls"] == [called["tool_call"]]
+        replay = list(
+            frames(
+                http,
+                "POST",
+                f"/v1/conversations/{conversation['id']}/stream",
+                json={"run_id": answer["messages"][0]["run_id"]},
+            )
+        )
+        pieces = [f.data["tool_call"]["arguments"] for f in replay if f.type == "tool_call_message"]
+        assert len(pieces) >= 2 and json.loads("".join(pieces)) == arguments

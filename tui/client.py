@@ -110,6 +110,8 @@ class SearchHit:
 
     @classmethod
     def from_wire(cls, data: dict[str, Any]) -> SearchHit:
+        # Letta's search results name the message ``message_id`` and its time ``created_at``.
+        data = {"id": data.get("message_id") or "", "date": data.get("created_at"), **data}
         message = parse_message(data)
         conversation = data.get("conversation_id")
         agent = data.get("agent_id")

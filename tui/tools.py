@@ -74,18 +74,23 @@ def _memory_summary(name: str, args: dict[str, Any]) -> str | None:
     label = args.get("label") or args.get("block_label") or "?"
     match name:
         case "memory_insert":
-            change = f"+ {_flat(args.get('new_str', ''))}"
+            change = f"+ {_flat(_first(args, 'new_string', 'new_str'))}"
         case "core_memory_append":
             change = f"+ {_flat(args.get('content', ''))}"
         case "memory_replace" | "core_memory_replace":
-            old = args.get("old_str", args.get("old_content", ""))
-            new = args.get("new_str", args.get("new_content", ""))
+            old = _first(args, "old_string", "old_str", "old_content")
+            new = _first(args, "new_string", "new_str", "new_content")
             change = f"− {_flat(old)}" + (f" + {_flat(new)}" if new else "")
         case "memory_rethink":
             change = f"rewritten ({len(str(args.get('new_memory', '')))} chars)"
         case _:
             change = "edited"
     return f"{name} → {label}: {change}"
+
+
+def _first(args: dict[str, Any], *names: str) -> Any:
+    """The first of ``names`` present: Letta renamed arguments across versions."""
+    return next((args[name] for name in names if name in args), "")
 
 
 def _flat(value: Any) -> str:

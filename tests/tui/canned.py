@@ -93,12 +93,12 @@ def transcript() -> list[BaseModel]:
 
 MEMORY_CALL = {
     "name": "memory_insert",
-    "arguments": '{"label": "human", "new_str": "Likes tea.", "insert_line": -1}',
+    "arguments": '{"label": "human", "new_string": "Likes tea.", "insert_line": -1}',
     "tool_call_id": "call-2",
 }
 APPROVAL_CALL = {
     "name": "memory_replace",
-    "arguments": '{"label": "human", "old_str": "Likes tea.", "new_str": "Likes green tea."}',
+    "arguments": '{"label": "human", "old_string": "Likes tea.", "new_string": "Likes green tea."}',
     "tool_call_id": "call-3",
 }
 
@@ -244,7 +244,10 @@ class CannedClient(ChinwagClient):
 
     async def _memory_turn(self) -> AsyncIterator[Any]:
         """The agent writes to its memory, then answers: arguments stream in pieces."""
-        call = {**MEMORY_CALL, "arguments": '{"label": "human", "new_str": "Bakes on Saturdays."}'}
+        call = {
+            **MEMORY_CALL,
+            "arguments": '{"label": "human", "new_string": "Bakes on Saturdays."}',
+        }
         head, tail = call["arguments"][:20], call["arguments"][20:]
         yield _msg(40, "tool_call_message", tool_call={**call, "arguments": head})
         yield _msg(40, "tool_call_message", tool_call={"arguments": tail})

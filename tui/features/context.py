@@ -85,7 +85,7 @@ class Context(Feature):
             len(json.dumps(agent.tools)) // 4 if agent.tools else 0,
         ]
         if app.chat.usage is not None:  # the last turn's prompt, as the model counted it
-            tokens[3] = max(0, app.chat.usage.prompt_tokens - sum(tokens) + tokens[3])
+            tokens[3] = max(tokens[3], app.chat.usage.prompt_tokens - sum(tokens) + tokens[3])
         return ContextOverview(
             window=window,
             current=sum(tokens),

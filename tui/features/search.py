@@ -33,12 +33,15 @@ class Search(Feature):
         super().__init__(app)
         self.screen: SearchScreen | None = None
         self._names: dict[str, Conversation] = {}
+        self._listed: dict[str, set[str]] = {}  # each agent's own conversations (not default)
         self.last_query = ""
 
     def action_open(self) -> None:
         if self.app.client is None:
             return
         agent = self.app.agent
+        self._names.clear()
+        self._listed.clear()
         self.screen = SearchScreen(agent.name if agent else None, self.ask, self.last_query)
         self.app.push_screen(self.screen, self.chosen)
 
@@ -64,7 +67,10 @@ class Search(Feature):
             screen.show_found(query, found)
 
     async def _name(self, hits: list[SearchHit]) -> list[Found]:
-        """Name each hit's conversation and agent (read once per conversation, then kept)."""
+        """Name each hit's conversation and agent (read once per conversation, then kept).
+
+        A conversation that its agent's listing leaves out is the agent's default one (the
+        bundled server files it under a row of its own; Letta gives no conversation at all)."""
         client = self.app.client
         assert client is not None
         agents = {a.id: a for a in self.app.agents.agents}
@@ -75,37 +81,47 @@ class Search(Feature):
                 self._names[conversation_id] = await client.get_conversation(conversation_id)
 
         await asyncio.gather(*(read(c) for c in unknown))
+        owners = {c.agent_id for c in self._names.values() if not is_default(c.id)}
+
+        async def listing(agent_id: str) -> None:
+            with contextlib.suppress(ClientError):
+                listed = await client.list_conversations(agent_id)
+                self._listed[agent_id] = {c.id for c in listed}
+
+        await asyncio.gather(*(listing(a) for a in owners - set(self._listed) if a))
         found = []
         for hit in hits:
             conversation = self._names.get(hit.conversation_id or "")
             agent_id = hit.agent_id or (conversation.agent_id if conversation else None)
             agent = agents.get(agent_id or "")
+            listed = self._listed.get(agent_id or "", set())
+            unlisted = conversation is not None and (
+                is_default(conversation.id) or conversation.id not in listed
+            )
+            if unlisted and agent is not None:
+                conversation = default_conversation(agent)
             title = "(unknown conversation)"
             if conversation is not None:
                 title = conversation.summary or "New conversation"
-                if is_default(conversation.id):
-                    title = "Default conversation"
-            found.append(Found(hit, title, agent.name if agent else "?"))
+            found.append(Found(hit, title, agent.name if agent else "?", conversation))
         return found
 
     def chosen(self, found: Found | None) -> None:
         self.screen = None
         if found is not None:
-            self.run(self.go(found.hit), "open search hit", exclusive=True)
+            self.run(self.go(found), "open search hit", exclusive=True)
 
-    async def go(self, hit: SearchHit) -> None:
+    async def go(self, found: Found) -> None:
         """Select the hit's agent and conversation, and open it around the message."""
         app = self.app
-        conversation = self._names.get(hit.conversation_id or "")
-        message_id = getattr(hit.message, "id", None)
+        conversation = found.target
+        message_id = getattr(found.hit.message, "id", None)
         if conversation is None or not message_id:
             app.notify("That message's conversation cannot be found.", severity="warning")
             return
         agent = next((a for a in app.agents.agents if a.id == conversation.agent_id), None)
         if agent is None:
             return
-        if is_default(conversation.id):
-            conversation = default_conversation(agent)
         self._select(agent, conversation)
         app.chat.open_at(conversation, message_id)
 

@@ -33,7 +33,7 @@ from tui.parts import Command, Part
 from tui.tools import edited_label, is_memory_edit
 from tui.widgets.composer import Composer
 from tui.widgets.messages import MessageList, Turn
-from tui.widgets.tools import ToolCallBlock
+from tui.widgets.tools import ApprovalBlock, ToolCallBlock
 
 
 class ChatPane(Part, Vertical):
@@ -513,6 +513,8 @@ class ChatPane(Part, Vertical):
         self.streaming = True
         self.chinwag.set_activity("replying…" if text else "attached…")
         turn = await view.begin_turn(text)
+        if approvals:
+            turn.adopt([answer.tool_call_id for answer in approvals])
         stop: str | None = None
         error: str | None = None
         try:
@@ -545,7 +547,11 @@ class ChatPane(Part, Vertical):
             if text:
                 self.composer.restore(text)
             self.notify("A tool call waits for your answer first.", severity="warning")
-            self.open_conversation(conversation)
+            waiting = [b for b in view.query(ApprovalBlock) if b.pending]
+            if waiting:
+                waiting[-1].focus()
+            else:  # asked from elsewhere: the listing shows the prompt
+                self.open_conversation(conversation)
             return
         except ConnectionFailed as exc:
             if turn.parts:  # the reply had started: keep it, marked as failed

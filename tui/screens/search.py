@@ -20,6 +20,7 @@ from textual.widget import Widget
 from textual.widgets import Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
+from shared_schema import Conversation
 from tui.client import SearchHit
 from tui.screens.dialogs import KeysFirst
 from tui.transcript import clock_of, entry_of
@@ -34,6 +35,7 @@ class Found:
     hit: SearchHit
     conversation: str
     agent: str
+    target: Conversation | None  # what to open: the default conversation is named by its agent
 
 
 def snippet(text: str, query: str, width: int = _SNIPPET) -> Text:

@@ -302,6 +302,12 @@ class Turn:
             block.set_text(part.text)
         return block
 
+    def adopt(self, call_ids: list[str]) -> None:
+        """Calls shown earlier (answered approvals) whose returns come in this turn."""
+        for block in self.view.query(MessageBlock):
+            if block.entry.call_id in call_ids and hasattr(block, "set_return"):
+                self.calls[block.entry.call_id] = block
+
     async def restart(self) -> None:
         """Forget what was shown: the server is replaying the run from its start."""
         for part in self.parts.values():

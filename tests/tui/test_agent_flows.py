@@ -11,7 +11,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from backend.store import Store
 from tests.seed import seed_history
 from tests.servers import ServerThread
 from tests.tui.conftest import AppFactory
@@ -113,12 +112,9 @@ async def test_approval_approve_and_deny_continue_the_same_turn(
     server: ServerThread, make_app: AppFactory, tmp_path: Path
 ) -> None:
     agent_id, conversation_id = await _agent(server.url, conversation="Approvals")
-    store = Store(server.settings.db_path)
-    await store.open()
-    try:
-        await store.tools.set_approval(agent_id, "memory_insert", True)
-    finally:
-        await store.close()
+    with server.client() as http:
+        path = f"/v1/agents/{agent_id}/tools/approval/memory_insert"
+        assert http.patch(path, json={"requires_approval": True}).status_code == 200
     app = make_app(server.url)
     async with app.run_test(size=SIZE) as pilot:
         await idle_in(pilot, "composer", ready=lambda: app.conversation is not None)
@@ -149,11 +145,23 @@ async def test_approval_approve_and_deny_continue_the_same_turn(
         await wait_until(pilot, lambda: not app.streaming and second.result is not None)
         await wait_for_workers(pilot)
         assert second.status == "error" and second.answer == "denied: not coffee"
+
+        # "Always": approved now, and the tool runs without asking from then on.
+        await send_and_wait(pilot, "remember that I like scones")
+        third = app.query(ApprovalBlock).last()
+        assert third.pending
+        await pilot.press("A")
+        await wait_until(pilot, lambda: not app.streaming and third.result is not None)
+        await wait_for_workers(pilot)
+        assert third.status == "success" and "always" in (third.answer or "")
+        await send_and_wait(pilot, "remember that I like jam")
+        assert app.query(ApprovalBlock).last() is third
+        assert _memory_calls(app)[-1].status == "success"
     api = ChinwagClient(server.url)
     agent = await api.get_agent(agent_id)
     await api.aclose()
     human = next(b.value for b in agent.memory.blocks or agent.blocks if b.label == "human")
-    assert "I like tea" in human and "coffee" not in human
+    assert "I like tea" in human and "coffee" not in human and "I like jam" in human
 
 
 async def send_and_wait_refused(pilot, app: ChinwagApp) -> None:  # type: ignore[no-untyped-def]

@@ -329,9 +329,13 @@ class ChinwagClient:
         path = f"/v1/agents/{agent_id}/tools/approval/{quote(tool_name, safe='')}"
         await self._request("PATCH", path, json={"requires_approval": required})
 
-    async def context_overview(self, agent_id: str) -> ContextOverview:
-        """Letta's context window overview of the agent (its default conversation)."""
-        body = await self._request("GET", f"/v1/agents/{agent_id}/context")
+    async def context_overview(
+        self, agent_id: str, conversation_id: str | None = None
+    ) -> ContextOverview:
+        """Letta's context window overview: of ``conversation_id``, else of the agent's default
+        conversation."""
+        params = {"conversation_id": conversation_id} if conversation_id else {}
+        body = await self._request("GET", f"/v1/agents/{agent_id}/context", params=params)
         return ContextOverview.from_wire(body)
 
     async def delete_agent(self, agent_id: str) -> None:

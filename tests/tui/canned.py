@@ -274,7 +274,7 @@ class CannedClient(ChinwagClient):
         ]
         return [SearchHit(m, "conv-1", "agent-1") for m in hits]
 
-    async def context_overview(self, agent_id: str) -> ContextOverview:
+    async def context_overview(self, agent_id: str, conversation_id: Any = None) -> ContextOverview:
         return ContextOverview(
             window=8192,
             current=7400,

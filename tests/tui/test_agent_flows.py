@@ -273,20 +273,23 @@ async def test_context_view_shows_the_servers_overview_by_part(
         overview = app.screen.overview
         assert overview.window > 0 and overview.system > 0 and overview.tools > 0
         assert overview.core_memory > 0 and overview.messages > 0
-        assert "this conversation" in overview.note  # its messages, not the default's
+        assert overview.note == ""  # the server's own figures
+        conversation_id = app.conversation.id
         text = screen_text(pilot)
         assert "Context window" in text and "Memory blocks" in text and "Tool definitions" in text
         await pilot.press("escape")
         await wait_until(pilot, lambda: not isinstance(app.screen, ContextScreen), what="closed")
     with httpx.Client(base_url=server.url, timeout=30) as http:
-        served = http.get(f"/v1/agents/{agent_id}/context").json()
+        path = f"/v1/agents/{agent_id}/context"
+        served = http.get(path, params={"conversation_id": conversation_id}).json()
+    assert served["num_tokens_messages"] == overview.messages > 0
     assert served["num_tokens_system"] == overview.system
 
 
 async def test_context_view_estimates_on_a_server_without_an_overview(
     server: ServerThread, make_app: AppFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    async def older_server(self: ChinwagClient, agent_id: str) -> None:
+    async def older_server(self: ChinwagClient, agent_id: str, _: object = None) -> None:
         raise NotFound(404, "NOT_FOUND", "Not Found", self.url(f"/v1/agents/{agent_id}/context"))
 
     monkeypatch.setattr(ChinwagClient, "context_overview", older_server)

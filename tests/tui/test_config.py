@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.tui.canned import CannedClient
-from tests.tui.helpers import wait_for_workers
+from tests.tui.helpers import wait_for_workers, wait_until
 from tests.tui.test_snapshots import canned_app
 from tui.config import load_config
 
@@ -44,6 +44,7 @@ async def test_theme_choice_persists_and_keymap_applies(isolated_config: Path) -
     isolated_config.write_text('[keymap]\n"app.compact" = "ctrl+l"\n', encoding="utf-8")
     app = canned_app(CannedClient(), isolated_config)
     async with app.run_test(size=(120, 36)) as pilot:
+        await wait_until(pilot, lambda: app.conversation is not None, what="the conversation")
         await wait_for_workers(pilot)
         app.theme = "nord"
         await pilot.pause()

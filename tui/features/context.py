@@ -36,10 +36,9 @@ class Context(Feature):
         if client is None or agent is None:
             return
         conversation = app.conversation
+        named = conversation.id if conversation and not is_default(conversation.id) else None
         try:
-            overview = await client.context_overview(agent.id)
-            if conversation is not None and not is_default(conversation.id):
-                overview = self._with_messages_of_open(overview)
+            overview = await client.context_overview(agent.id, named)
         except NotFound:
             overview = self.estimate()
         except ClientError as exc:
@@ -47,24 +46,6 @@ class Context(Feature):
             return
         key = app.key_of("app.compact", "ctrl+k")
         app.push_screen(ContextScreen(overview, compact_key=key))
-
-    def _with_messages_of_open(self, overview: ContextOverview) -> ContextOverview:
-        """The server's overview is the default conversation's; another open conversation
-        shares its system prompt, memory and tools but has its own messages."""
-        mine = self.estimate()
-        current = overview.system + overview.core_memory + overview.tools
-        current += mine.summary + mine.messages
-        return ContextOverview(
-            window=overview.window or mine.window,
-            current=current,
-            system=overview.system,
-            core_memory=overview.core_memory,
-            summary=mine.summary,
-            messages=mine.messages,
-            tools=overview.tools,
-            num_messages=mine.num_messages,
-            note="Messages and summary: this conversation's, estimated by the app.",
-        )
 
     def estimate(self) -> ContextOverview:
         """Count what the model is sent: the agent's system prompt, blocks and tools, and the

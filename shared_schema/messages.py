@@ -110,6 +110,12 @@ class ToolCallMessage(_Message):
     tool_call: ToolCall | None = None
     tool_calls: list[ToolCall] | None = None
 
+    @field_validator("tool_calls", mode="before")
+    @classmethod
+    def _one_fragment(cls, value: Any) -> Any:
+        """Letta streams each fragment of the call as a single object, not a list."""
+        return [value] if isinstance(value, dict) else value
+
 
 class ApprovalRequestMessage(_Message):
     """The model called a tool that waits for a person (or for the client to run it)."""

@@ -250,8 +250,8 @@ class ChinwagApp(App):
         await self.chat.show_hint("No conversations yet: just type below to start one.")
 
     @on(ChatPane.TurnEnded)
-    def _turn_ended(self) -> None:
-        self.features["approvals"].sync()  # type: ignore[attr-defined]
+    def _turn_ended(self, event: ChatPane.TurnEnded) -> None:
+        self.features["approvals"].sync(focus=event.turn)  # type: ignore[attr-defined]
 
     @on(ChatPane.MemoryEdited)
     def _memory_edited(self) -> None:

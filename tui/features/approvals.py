@@ -45,8 +45,9 @@ class Approvals(Feature):
         blocks = [b for b in self.app.messages.query(ApprovalBlock) if b.pending]
         return blocks[-1] if blocks else None
 
-    def sync(self) -> None:
-        """After a turn or an open: record whether the open conversation waits, and say so."""
+    def sync(self, focus: bool) -> None:
+        """After a turn or an open: record whether the open conversation waits, and say so;
+        after a turn the prompt takes the focus."""
         conversation = self.app.conversation
         if conversation is None:
             return
@@ -56,7 +57,7 @@ class Approvals(Feature):
         else:
             self.waiting.discard(conversation.id)
         self.show()
-        if block is not None and not self.app.streaming:
+        if focus and block is not None and not self.app.streaming:
             block.focus()
 
     def show(self) -> None:

@@ -54,7 +54,13 @@ class ChatPane(Part, Vertical):
     ]
 
     class TurnEnded(Message):
-        """A turn (or an open) left the conversation in a new state: it may wait for approval."""
+        """A turn (or an open) left the conversation in a new state: it may wait for approval.
+
+        ``turn`` is false after an open, where the focus stays where the reader keeps it."""
+
+        def __init__(self, turn: bool) -> None:
+            super().__init__()
+            self.turn = turn
 
     class MemoryEdited(Message):
         """A memory tool returned during a turn: the memory panel shows the change."""
@@ -242,7 +248,7 @@ class ChatPane(Part, Vertical):
             view.fetching = False
         view.call_after_refresh(view.check_edges)
         self.refresh_context()
-        self.post_message(self.TurnEnded())
+        self.post_message(self.TurnEnded(turn=False))
 
     @work(exclusive=True, group="open", description="open conversation at a message")
     async def open_at(self, conversation: Conversation, message_id: str) -> None:
@@ -275,7 +281,7 @@ class ChatPane(Part, Vertical):
         finally:
             view.fetching = False
         self.refresh_context()
-        self.post_message(self.TurnEnded())
+        self.post_message(self.TurnEnded(turn=False))
 
     async def reload_newest(self) -> None:
         """Show the newest page again from scratch (after compaction changed the context)."""
@@ -577,7 +583,7 @@ class ChatPane(Part, Vertical):
             self.show_context()
         else:  # cancelled or failed: what stayed in context is the server's to say
             self.refresh_context()
-        self.post_message(self.TurnEnded())
+        self.post_message(self.TurnEnded(turn=True))
 
     async def _apply_chunk(self, turn: Turn, chunk: Any) -> str | None:
         """Route one chunk (oterm-style ``match``); returns the stop reason when it is one."""

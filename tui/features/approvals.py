@@ -63,7 +63,8 @@ class Approvals(Feature):
     def show(self) -> None:
         conversation = self.app.conversation
         open_waits = conversation is not None and conversation.id in self.waiting
-        self.app.status.waiting = "⏸ waiting for your approval" if open_waits else ""
+        if status := self.app.status_bar():
+            status.waiting = "⏸ waiting for your approval" if open_waits else ""
         self.app.conversations.mark_waiting(self.waiting)
         self.app.refresh_bindings()
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from rich.markup import escape
+
 from shared_schema import Conversation
 from tui.errors import ClientError
 from tui.parts import Command, Feature
@@ -72,5 +74,6 @@ class Fork(Feature):
         app.chat.open_conversation(fork)
         app.conversations_pane.load(select=fork.id)
         where = "at the focused message" if message_id else "whole"
-        app.notify(f"Forked ({where}): “{fork.summary}” is open.", title="Fork", timeout=4)
+        name = escape(fork.summary or "")
+        app.notify(f"Forked ({where}): “{name}” is open.", title="Fork", timeout=4)
         app.composer.focus()

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, ClassVar
 
+from rich.markup import escape
 from rich.text import Text
 from textual import work
 from textual.binding import Binding, BindingType
@@ -209,7 +210,7 @@ class MemoryPane(Part, Vertical):
         except ClientError as exc:
             self.chinwag.report(exc)
             return
-        self.notify(f"Saved “{edit.label}”.", timeout=2)
+        self.notify(f"Saved “{escape(edit.label)}”.", timeout=2)
         self.load()
 
     @work(exclusive=True, group="memory-edit", description="add memory block")
@@ -222,7 +223,7 @@ class MemoryPane(Part, Vertical):
         except ClientError as exc:
             self.chinwag.report(exc)
             return
-        self.notify(f"Added “{edit.label}”.", timeout=2)
+        self.notify(f"Added “{escape(edit.label)}”.", timeout=2)
         self.load()
 
     def action_detach(self) -> None:
@@ -231,7 +232,7 @@ class MemoryPane(Part, Vertical):
             return
         block = card.block
         question = (
-            f"Take the block “{block.label}” off this agent? The block itself is kept "
+            f"Take the block “{escape(block.label)}” off this agent? The block itself is kept "
             "(other agents may share it)."
         )
         self.app.push_screen(
@@ -249,7 +250,7 @@ class MemoryPane(Part, Vertical):
         except ClientError as exc:
             self.chinwag.report(exc)
             return
-        self.notify(f"Detached “{block.label}”.", timeout=2)
+        self.notify(f"Detached “{escape(block.label)}”.", timeout=2)
         self.load()
 
     # -- history ----------------------------------------------------------------------------
@@ -287,5 +288,5 @@ class MemoryPane(Part, Vertical):
         except ClientError as exc:
             self.chinwag.report(exc)
             return
-        self.notify(f"Restored “{block.label}” to version {version}.", timeout=3)
+        self.notify(f"Restored “{escape(block.label)}” to version {version}.", timeout=3)
         self.load()

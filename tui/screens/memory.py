@@ -52,7 +52,7 @@ class BlockDialog(Dialog):
                 yield Label("Character limit")
                 yield Input("5000", id="limit", type="integer", select_on_focus=False)
             else:
-                yield Label(f"Edit memory block “{block.label}”", classes="title")
+                yield Label(Text(f"Edit memory block “{block.label}”"), classes="title")
                 yield Label(f"{len(block.value)}/{block.limit} characters", id="size")
             yield Label("Value")
             area = TextArea(block.value if block else "", id="value", tab_behavior="focus")
@@ -114,7 +114,7 @@ class BlockHistoryScreen(KeysFirst):
 
     def compose(self) -> Iterable[Widget]:
         with Vertical(classes="box history"):
-            yield Label(f"History of “{self.block.label}”", classes="title")
+            yield Label(Text(f"History of “{self.block.label}”"), classes="title")
             if not self.changes:
                 yield Static("No changes recorded yet.", classes="question")
             with Horizontal(classes="history-body"):

@@ -82,7 +82,7 @@ class SearchScreen(KeysFirst):
             field = Input(self.query_text, placeholder="words to find", id="query")
             field.cursor_blink = False
             yield field
-            yield Label(self._scope_text(), classes="scope")
+            yield Label(Text(self._scope_text()), classes="scope")
             yield Static("", classes="search-status")
             yield OptionList(classes="hits")
             yield Static(
@@ -101,7 +101,7 @@ class SearchScreen(KeysFirst):
         if self.agent_name is None:
             return
         self.everywhere = not self.everywhere
-        self.query_one(".scope", Label).update(self._scope_text())
+        self.query_one(".scope", Label).update(Text(self._scope_text()))
         self._ask()
 
     def action_hits(self) -> None:
@@ -122,7 +122,7 @@ class SearchScreen(KeysFirst):
             self.on_ask(query, self.everywhere)
 
     def set_status(self, text: str) -> None:
-        self.query_one(".search-status", Static).update(text)
+        self.query_one(".search-status", Static).update(Text(text))
 
     def show_found(self, query: str, found: list[Found]) -> None:
         """Replace the hits with ``found`` (best first)."""

@@ -20,7 +20,7 @@ from tui.client import ChinwagClient
 from tui.errors import NotFound
 from tui.panes.memory import BlockCard
 from tui.screens.context import ContextScreen
-from tui.screens.memory import BlockDialog
+from tui.screens.memory import BlockDialog, BlockHistoryScreen
 from tui.screens.search import SearchScreen
 from tui.widgets.messages import ChatBlock, MessageBlock
 from tui.widgets.tools import ApprovalBlock, ToolCallBlock
@@ -333,3 +333,55 @@ async def test_search_opens_a_hit_in_its_conversation_at_that_message(
         assert app.conversation.id == conversation_id
         assert app.conversations.current.id == conversation_id
     assert other
+
+
+async def test_memory_panel_history_restore_add_and_detach(
+    server: ServerThread, make_app: AppFactory
+) -> None:
+    agent_id, _ = await _agent(server.url, conversation="Memory")
+    app = make_app(server.url)
+    async with app.run_test(size=SIZE) as pilot:
+        await idle_in(pilot, "composer", ready=lambda: app.conversation is not None)
+        await send_and_wait(pilot, "remember that I like tea")
+        await pilot.press("f2")
+        await wait_until(pilot, lambda: "I like tea" in _card(app, "human").block.value)
+
+        # History: the agent's edit first, with its diff; restore the value before it.
+        _card(app, "human").focus()
+        await pilot.press("h")
+        await wait_until(pilot, lambda: isinstance(app.screen, BlockHistoryScreen), what="history")
+        history = app.screen
+        newest = history.changes[0]
+        assert newest.actor == "agent" and newest.tool_name == "memory_insert"
+        shown = screen_text(pilot)
+        assert "agent via memory_insert" in shown and "I like tea" in shown
+        older = next(i for i, c in enumerate(history.changes) if c.after == "Sam")
+        for _ in range(older):
+            await pilot.press("down")
+        await pilot.press("r")
+        await wait_until(pilot, lambda: _card(app, "human").block.value == "Sam", what="restored")
+
+        # Add a block whose label has spaces and a dot, then detach it.
+        await pilot.press("a")
+        await wait_until(pilot, lambda: isinstance(app.screen, BlockDialog), what="the form")
+        await pilot.press(*"project notes v2.1", "tab", "tab", *"Levain at 10", "ctrl+s")
+        await wait_until(
+            pilot,
+            lambda: any(c.block.label == "project notes v2.1" for c in app.query(BlockCard)),
+            what="the new block",
+        )
+        _card(app, "project notes v2.1").focus()
+        await pilot.press("x")
+        await wait_until(pilot, lambda: len(app.screen_stack) > 1, what="the confirmation")
+        await pilot.press("y")
+        await wait_until(
+            pilot,
+            lambda: all(c.block.label != "project notes v2.1" for c in app.query(BlockCard)),
+            what="detached",
+        )
+        await wait_for_workers(pilot)
+    api = ChinwagClient(server.url)
+    agent = await api.get_agent(agent_id)
+    await api.aclose()
+    blocks = {b.label: b.value for b in agent.memory.blocks or agent.blocks}
+    assert blocks["human"] == "Sam" and "project notes v2.1" not in blocks

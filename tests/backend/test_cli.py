@@ -40,7 +40,8 @@ def test_refuses_a_public_address_without_a_token() -> None:
 def test_help_names_every_flag() -> None:
     result = run_serve("--help")
     assert result.returncode == 0
-    for flag in ("--host", "--port", "--db", "--token", "--insecure"):
+    flags = ("--host", "--port", "--db", "--token", "--insecure", "--allow-origin")
+    for flag in (*flags, "--header-timeout", "--body-timeout"):
         assert flag in result.stdout
 
 

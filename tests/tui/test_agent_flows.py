@@ -80,13 +80,13 @@ async def test_memory_edit_shows_as_a_tool_call_and_live_in_the_memory_panel(
     assert conversation_id and agent_id
 
 
-async def test_memory_panel_edits_a_block_whose_label_has_spaces_and_a_dot(
+async def test_memory_panel_edits_a_block_whose_label_has_spaces_a_slash_and_a_dot(
     server: ServerThread, make_app: AppFactory
 ) -> None:
     with server.client() as http:
         body = {
             "name": "noter",
-            "memory_blocks": [{"label": "project notes v2.1", "value": "Levain at 10am."}],
+            "memory_blocks": [{"label": "notes/2026 v2.1", "value": "Levain at 10am."}],
         }
         agent = http.post("/v1/agents/", json=body).json()
     app = make_app(server.url)
@@ -94,13 +94,13 @@ async def test_memory_panel_edits_a_block_whose_label_has_spaces_and_a_dot(
         await idle_in(pilot, "composer")
         await pilot.press("f2")
         await wait_until(pilot, lambda: app.query(BlockCard), what="the memory blocks")
-        _card(app, "project notes v2.1").focus()
+        _card(app, "notes/2026 v2.1").focus()
         await pilot.press("e")
         await wait_until(pilot, lambda: isinstance(app.screen, BlockDialog), what="the editor")
         await pilot.press("end", *" Bake Saturday.", "ctrl+s")
         await wait_until(
             pilot,
-            lambda: _card(app, "project notes v2.1").block.value.endswith("Bake Saturday."),
+            lambda: _card(app, "notes/2026 v2.1").block.value.endswith("Bake Saturday."),
             what="the saved block",
         )
     with server.client() as http:
@@ -361,22 +361,22 @@ async def test_memory_panel_history_restore_add_and_detach(
         await pilot.press("r")
         await wait_until(pilot, lambda: _card(app, "human").block.value == "Sam", what="restored")
 
-        # Add a block whose label has spaces and a dot, then detach it.
+        # Add a block whose label has a space, a slash and a dot, then detach it.
         await pilot.press("a")
         await wait_until(pilot, lambda: isinstance(app.screen, BlockDialog), what="the form")
-        await pilot.press(*"project notes v2.1", "tab", "tab", *"Levain at 10", "ctrl+s")
+        await pilot.press(*"notes/2026 v2.1", "tab", "tab", *"Levain at 10", "ctrl+s")
         await wait_until(
             pilot,
-            lambda: any(c.block.label == "project notes v2.1" for c in app.query(BlockCard)),
+            lambda: any(c.block.label == "notes/2026 v2.1" for c in app.query(BlockCard)),
             what="the new block",
         )
-        _card(app, "project notes v2.1").focus()
+        _card(app, "notes/2026 v2.1").focus()
         await pilot.press("x")
         await wait_until(pilot, lambda: len(app.screen_stack) > 1, what="the confirmation")
         await pilot.press("y")
         await wait_until(
             pilot,
-            lambda: all(c.block.label != "project notes v2.1" for c in app.query(BlockCard)),
+            lambda: all(c.block.label != "notes/2026 v2.1" for c in app.query(BlockCard)),
             what="detached",
         )
         await wait_for_workers(pilot)
@@ -384,4 +384,4 @@ async def test_memory_panel_history_restore_add_and_detach(
     agent = await api.get_agent(agent_id)
     await api.aclose()
     blocks = {b.label: b.value for b in agent.memory.blocks or agent.blocks}
-    assert blocks["human"] == "Sam" and "project notes v2.1" not in blocks
+    assert blocks["human"] == "Sam" and "notes/2026 v2.1" not in blocks

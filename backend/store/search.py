@@ -1,5 +1,6 @@
 """Full-text search over messages with SQLite FTS5 (the ``messages_fts`` index, kept in step by
-triggers; see ``store.schema``), ranked by BM25.
+triggers; see ``store.schema``), ranked by BM25 (a query matching a great many messages lists the
+newest of them).
 
 The index holds each message id once, on its carrier row. A fork lists its source's messages
 under the same ids in rows that point (``src``) at the carrier, so a hit is joined to the
@@ -65,11 +66,9 @@ class MessageSearch:
         start: str | None,
         end: str | None,
     ) -> list[sqlite3.Row]:
-        # The text index drives: every hit is ranked once, then joined to its carrier row and
-        # the fork copies pointing at it. The unary ``+`` and CROSS JOINs keep SQLite from
-        # scanning a whole conversation per hit instead.
+        """The best ``limit`` matches that pass the filters (on a reader thread)."""
         where = [f"+m.message_type IN ({','.join('?' * len(SEARCHED_KINDS))})"]
-        params: list[Any] = [expression, *SEARCHED_KINDS]
+        params: list[Any] = [*SEARCHED_KINDS]
         for clause, value in (
             ("+c.agent_id = ?", agent_id),
             ("+m.conversation_id = ?", conversation_id),
@@ -79,16 +78,43 @@ class MessageSearch:
             if value is not None:
                 where.append(clause)
                 params.append(value)
-        return await self.db.fetchall(
-            "WITH hits AS MATERIALIZED ("
-            " SELECT rowid AS hit, rank FROM messages_fts WHERE messages_fts MATCH ?)"
-            " SELECT m.id, m.message_type, m.content, m.conversation_id, m.created_at,"
-            " c.agent_id FROM hits"
-            " CROSS JOIN messages m ON (m.pos = hits.hit OR m.src = hits.hit)"
-            " CROSS JOIN conversations c ON c.id = m.conversation_id"
-            f" WHERE {' AND '.join(where)} ORDER BY hits.rank, m.pos LIMIT ?",
-            (*params, limit),
-        )  # on a reader thread: ranking a common word's hits takes a while
+
+        def read(conn: sqlite3.Connection) -> list[sqlite3.Row]:
+            matches = conn.execute(
+                "SELECT count(*) FROM (SELECT 1 FROM messages_fts WHERE messages_fts MATCH ?"
+                " LIMIT ?)",
+                (expression, RANKED_AT_MOST + 1),
+            ).fetchone()[0]
+            ranked = matches <= RANKED_AT_MOST
+            score, order = ("rank", "rank") if ranked else ("-rowid", "rowid DESC")
+            wanted = limit * 4
+            while True:
+                rows = conn.execute(
+                    _SEARCH.format(score=score, order=order, where=" AND ".join(where)),
+                    (expression, wanted, *params, limit),
+                ).fetchall()
+                if len(rows) >= limit or wanted >= matches:
+                    return rows
+                wanted *= 8
+
+        return await self.db.read(read)
+
+
+# The text index drives: the best hits are taken from it first, then joined to their carrier
+# rows and the fork copies pointing at them, and filtered. The unary ``+`` and CROSS JOINs keep
+# SQLite from scanning a whole conversation per hit instead. Ranking costs time for every
+# match, so a query that matches more than RANKED_AT_MOST messages (a very common word) lists
+# the newest of them instead, which is what such a query can usefully mean.
+RANKED_AT_MOST = 3000
+_SEARCH = (
+    "WITH hits AS MATERIALIZED (SELECT rowid AS hit, {score} AS score"
+    " FROM messages_fts WHERE messages_fts MATCH ? ORDER BY {order} LIMIT ?)"
+    " SELECT m.id, m.message_type, m.content, m.conversation_id, m.created_at, c.agent_id"
+    " FROM hits"
+    " CROSS JOIN messages m ON (m.pos = hits.hit OR m.src = hits.hit)"
+    " CROSS JOIN conversations c ON c.id = m.conversation_id"
+    " WHERE {where} ORDER BY hits.score, m.pos LIMIT ?"
+)
 
 
 def _hit(row: sqlite3.Row) -> dict[str, Any]:

@@ -3,11 +3,13 @@ conversation, and right through sends, compaction, fork, resets and deletes."""
 
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import letta_client
 import pytest
 from letta_client import Letta
 
+from backend.store import search
 from backend.store.schema import MIGRATIONS
 from tests.conftest import ServerFactory
 from tests.fakes.fake_openai import FakeOpenAI
@@ -27,7 +29,7 @@ def say(sdk: Letta, conversation_id: str, text: str) -> None:
     )
 
 
-def found(sdk: Letta, query: str, **filters: str) -> list[tuple[str, str | None]]:
+def found(sdk: Letta, query: str, **filters: Any) -> list[tuple[str, str | None]]:
     return [(h.content, h.conversation_id) for h in sdk.messages.search(query=query, **filters)]
 
 
@@ -164,3 +166,20 @@ def test_forks_of_forks_keep_their_messages_found_as_sources_go(sdk: Letta) -> N
     sdk.conversations.delete(first.id)
     assert {c for _, c in found(sdk, "quokka")} == {third.id}
     assert [m.id for m in sdk.messages.retrieve(shared)] == [shared]
+
+
+def test_a_word_in_very_many_messages_lists_the_newest(
+    sdk: Letta, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ranking costs time per match; past RANKED_AT_MOST matches the newest come first."""
+    monkeypatch.setattr(search, "RANKED_AT_MOST", 3)
+    agent = sdk.agents.create(memory_blocks=[])
+    conversation = sdk.conversations.create(agent_id=agent.id)
+    for text in ("otter one", "otter otter two", "otter three"):
+        say(sdk, conversation.id, text)
+    assert [t for t, _ in found(sdk, "otter", limit=3)] == [
+        "Fake reply to: otter three",
+        "otter three",
+        "Fake reply to: otter otter two",
+    ]
+    assert [t for t, _ in found(sdk, "otter", conversation_id=conversation.id)][-1] == "otter one"

@@ -28,6 +28,12 @@ QUERY_SCHEMAS: dict[str, dict[str, Any]] = {
     },
     "statuses": {"type": "array", "items": {"type": "string", "enum": list(RUN_STATUSES)}},
 }
+# Where one endpoint reads a parameter differently from the rest.
+QUERY_OVERRIDES: dict[tuple[str, str], dict[str, dict[str, Any]]] = {
+    ("GET", "/v1/blocks/{block_id}/history"): {
+        "before": {"type": "integer", "minimum": 1, "maximum": 1 << 62}
+    },
+}
 # Query parameters without which an endpoint answers 422.
 REQUIRED_QUERY: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/v1/conversations/"): frozenset({"agent_id"}),
@@ -102,12 +108,14 @@ def build_openapi(endpoints: list[Endpoint]) -> dict[str, Any]:
             for name in re.findall(r"{(\w+)(?::\w+)?}", ep.path)
         ]
         required = REQUIRED_QUERY.get((ep.method, ep.path), frozenset())
+        overrides = QUERY_OVERRIDES.get((ep.method, ep.path), {})
         params += [
             {
                 "name": q,
                 "in": "query",
                 "required": q in required,
-                "schema": QUERY_SCHEMAS.get(
+                "schema": overrides.get(q)
+                or QUERY_SCHEMAS.get(
                     q, {"type": "string", "minLength": 1} if q in required else {"type": "string"}
                 ),
             }

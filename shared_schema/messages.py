@@ -267,6 +267,10 @@ InputItem = Annotated[
 ]
 
 
+# Some character that Python's ``str.strip`` keeps (it also strips \x1c-\x1f and \x85).
+NOT_BLANK = "[^\\s\\x1c-\\x1f\\x85]"
+
+
 def _send_request_schema(schema: dict[str, Any]) -> None:
     """The schema says what ``_needs_input`` checks: a non-empty ``messages``, or else an
     ``input`` with some text in it."""
@@ -275,7 +279,7 @@ def _send_request_schema(schema: dict[str, Any]) -> None:
             branch["minItems"] = 1
     schema["anyOf"] = [
         {"required": ["messages"], "properties": {"messages": {"type": "array"}}},
-        {"required": ["input"], "properties": {"input": {"type": "string", "pattern": "\\S"}}},
+        {"required": ["input"], "properties": {"input": {"type": "string", "pattern": NOT_BLANK}}},
     ]
 
 

@@ -125,7 +125,9 @@ class ChatPane(Part, Vertical):
 
     def update_header(self) -> None:
         """Name the agent, the conversation and the model above the transcript."""
-        if not self.is_mounted:
+        headers = self.query("#chat-header").results(Static)
+        header = next(headers, None)
+        if header is None:  # not composed yet, or already torn down at exit
             return
         agent = self.chinwag.agent
         text = Text(no_wrap=True, overflow="ellipsis")
@@ -141,7 +143,7 @@ class ChatPane(Part, Vertical):
             summary = self._conversation.summary if self._conversation else None
             text.append(f" · {summary or 'new conversation'}")
             text.append(f" · {agent.model or '?'}", style="dim")
-        self.query_one("#chat-header", Static).update(text)
+        header.update(text)
 
     def on_mount(self) -> None:
         self.update_header()

@@ -1,5 +1,6 @@
 """Agents, their memory blocks and the model handles they can use (API.md section 3)."""
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.requests import Request
@@ -162,6 +163,17 @@ async def _with_message_ids(svc: Services, agent: dict[str, Any]) -> dict[str, A
 async def agent_response(svc: Services, agent_id: str) -> JSONResponse:
     """The agent as it is now, for routes that change it and answer with it (as Letta does)."""
     return respond(await _with_message_ids(svc, await svc.store.agents.get(agent_id)))
+
+
+async def change_agent(
+    request: Request, change: Callable[[Services, str], Awaitable[Any]]
+) -> JSONResponse:
+    """Apply ``change`` to the addressed agent (404 if there is none), answer with the agent."""
+    svc = services(request)
+    agent_id = request.path_params["agent_id"]
+    await svc.store.agents.get(agent_id)
+    await change(svc, agent_id)
+    return await agent_response(svc, agent_id)
 
 
 async def update_block(request: Request) -> JSONResponse:

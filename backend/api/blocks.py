@@ -6,7 +6,7 @@ from starlette.responses import JSONResponse
 
 from backend.agent import memory
 from backend.api import addressing
-from backend.api.agents import agent_response
+from backend.api.agents import change_agent
 from backend.api.common import parse_body, query_bool, query_int, query_str, respond
 from backend.services import services
 from shared_schema import BlockCreate, BlockPatch, BlockRestore, RecompileRequest
@@ -31,19 +31,13 @@ async def get_agent_block(request: Request) -> JSONResponse:
 
 
 async def attach_block(request: Request) -> JSONResponse:
-    svc = services(request)
-    agent_id = request.path_params["agent_id"]
-    await svc.store.agents.get(agent_id)
-    await svc.store.blocks.attach(agent_id, request.path_params["block_id"])
-    return await agent_response(svc, agent_id)
+    block_id = request.path_params["block_id"]
+    return await change_agent(request, lambda svc, agent: svc.store.blocks.attach(agent, block_id))
 
 
 async def detach_block(request: Request) -> JSONResponse:
-    svc = services(request)
-    agent_id = request.path_params["agent_id"]
-    await svc.store.agents.get(agent_id)
-    await svc.store.blocks.detach(agent_id, request.path_params["block_id"])
-    return await agent_response(svc, agent_id)
+    block_id = request.path_params["block_id"]
+    return await change_agent(request, lambda svc, agent: svc.store.blocks.detach(agent, block_id))
 
 
 async def create_block(request: Request) -> JSONResponse:

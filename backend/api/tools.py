@@ -3,7 +3,7 @@
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from backend.api.agents import agent_response
+from backend.api.agents import agent_response, change_agent
 from backend.api.common import parse_body, query_bool, query_int, query_str, respond
 from backend.services import services
 from backend.tools import definitions
@@ -39,19 +39,13 @@ async def list_agent_tools(request: Request) -> JSONResponse:
 
 
 async def attach_tool(request: Request) -> JSONResponse:
-    svc = services(request)
-    agent_id = request.path_params["agent_id"]
-    await svc.store.agents.get(agent_id)
-    await svc.store.tools.attach(agent_id, request.path_params["tool_id"])
-    return await agent_response(svc, agent_id)
+    tool_id = request.path_params["tool_id"]
+    return await change_agent(request, lambda svc, agent: svc.store.tools.attach(agent, tool_id))
 
 
 async def detach_tool(request: Request) -> JSONResponse:
-    svc = services(request)
-    agent_id = request.path_params["agent_id"]
-    await svc.store.agents.get(agent_id)
-    await svc.store.tools.detach(agent_id, request.path_params["tool_id"])
-    return await agent_response(svc, agent_id)
+    tool_id = request.path_params["tool_id"]
+    return await change_agent(request, lambda svc, agent: svc.store.tools.detach(agent, tool_id))
 
 
 async def set_tool_approval(request: Request) -> JSONResponse:

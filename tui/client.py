@@ -2,7 +2,9 @@
 
 Works against the bundled server and against real Letta servers, which list messages without
 ``role``, send ``content`` as a list of parts, and use absolute paging cursors: the convention is
-detected once per client (:meth:`ChinwagClient.cursor_convention`).
+detected once per client (:meth:`ChinwagClient.cursor_convention`). Letta also answers
+``order=desc`` for an agent's default conversation with the newest page in chronological order;
+that too is detected, once for default conversations and once for the others.
 """
 
 from __future__ import annotations
@@ -181,6 +183,8 @@ class ChinwagClient:
             transport=transport,
         )
         self._convention: CursorConvention | None = None
+        # Keyed by "is the default conversation": whether ``order=desc`` pages come oldest first.
+        self._desc_chronological: dict[bool, bool] = {}
         self._reattach_attempts = reattach_attempts
         # Told whether the server answered (True) or could not be reached (False), on every
         # request: a status line can then follow the real state instead of a periodic check.
@@ -434,8 +438,12 @@ class ChinwagClient:
         self, conversation_id: str, limit: int = 50, *, include_compacted: bool = False
     ) -> MessagePage:
         """The newest ``limit`` messages, oldest first, and whether older ones exist."""
-        items = await self.list_messages(
-            conversation_id, order="desc", limit=limit + 1, include_compacted=include_compacted
+        items = await self._newest_first(
+            conversation_id,
+            await self.list_messages(
+                conversation_id, order="desc", limit=limit + 1, include_compacted=include_compacted
+            ),
+            include_compacted,
         )
         if self._convention is None and len(items) >= 2:
             await self._detect_convention(conversation_id, items, include_compacted)
@@ -463,12 +471,16 @@ class ChinwagClient:
         cursor = {"after": before_id}
         if await self.cursor_convention(conversation_id, before_id) == "absolute":
             cursor = {"before": before_id}
-        items = await self.list_messages(
+        items = await self._newest_first(
             conversation_id,
-            order="desc",
-            limit=limit + 1,
-            include_compacted=include_compacted,
-            **cursor,
+            await self.list_messages(
+                conversation_id,
+                order="desc",
+                limit=limit + 1,
+                include_compacted=include_compacted,
+                **cursor,
+            ),
+            include_compacted,
         )
         return MessagePage(list(reversed(items[:limit])), len(items) > limit)
 
@@ -498,10 +510,38 @@ class ChinwagClient:
     ) -> CursorConvention:
         """Which paging convention the server follows; probed once, then remembered."""
         if self._convention is None:
-            page = await self.list_messages(conversation_id, order="desc", limit=2)
+            page = await self._newest_first(
+                conversation_id,
+                await self.list_messages(conversation_id, order="desc", limit=2),
+                False,
+            )
             if len(page) >= 2:
                 await self._detect_convention(conversation_id, page, False)
         return self._convention or "relative"
+
+    async def _newest_first(
+        self, conversation_id: str, items: list[BaseModel], include_compacted: bool
+    ) -> list[BaseModel]:
+        """An ``order=desc`` page as newest first, whichever way round the server sent it.
+
+        Probed once per kind of conversation with ``order=asc&after=<first item>`` (both cursor
+        conventions agree on that one): the page was chronological exactly when the message
+        just newer than its first item is its second.
+        """
+        kind = is_default(conversation_id)
+        if kind not in self._desc_chronological:
+            if len(items) < 2:
+                return items
+            newer = await self.list_messages(
+                conversation_id,
+                order="asc",
+                limit=1,
+                after=items[0].id,  # type: ignore[attr-defined]
+                include_compacted=include_compacted,
+            )
+            second = items[1].id  # type: ignore[attr-defined]
+            self._desc_chronological[kind] = bool(newer) and newer[0].id == second  # type: ignore[attr-defined]
+        return items[::-1] if self._desc_chronological[kind] else items
 
     async def _detect_convention(
         self, conversation_id: str, newest_first: list[BaseModel], include_compacted: bool

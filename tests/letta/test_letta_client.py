@@ -340,3 +340,22 @@ async def test_attach_to_the_reply_that_keeps_a_conversation_busy(
     finally:
         await asyncio.wait_for(asyncio.gather(task, return_exceptions=True), 30)
         await other.aclose()
+
+
+async def test_default_conversation_pages_back_in_order(
+    api: ChinwagClient, make_agent: MakeAgent
+) -> None:
+    """Letta answers ``order=desc`` on the default conversation oldest first; the client
+    still shows the newest page and walks back through every message exactly once."""
+    agent = await make_agent()
+    for word in ("one", "two", "three"):
+        await collect(api.send(agent.id, word))
+    page = await api.newest_page(agent.id, 3)
+    assert [entry_of(m).text for m in page.messages][-1] == stub_reply("three")
+    seen = list(page.messages)
+    while page.more:
+        page = await api.older_page(agent.id, seen[0].id, 3)
+        seen = list(page.messages) + seen
+    users = [m.content for m in seen if m.message_type == "user_message"]
+    assert users == ["one", "two", "three"]
+    assert len({m.id for m in seen}) == len(seen)

@@ -1,7 +1,9 @@
 """An in-memory stand-in for how a self-hosted Letta server lists messages and streams.
 
 Follows the captures of a real Letta 0.16.8: no ``role``, ``content`` as a list of parts,
-newest first by default, and absolute cursors (``before`` = older whatever the order).
+newest first by default, and absolute cursors (``before`` = older whatever the order). An
+agent's default conversation (``/v1/conversations/default/messages?agent_id=…``) answers
+``order=desc`` with the newest page in chronological order, as Letta 0.16.8 does.
 """
 
 from __future__ import annotations
@@ -38,10 +40,11 @@ class LettaDouble:
         self.requests.append(request)
         path = request.url.path
         if path.endswith("/messages") and request.method == "GET":
-            return httpx.Response(200, json=self._list(request.url.params))
+            default = path.endswith("/conversations/default/messages")
+            return httpx.Response(200, json=self._list(request.url.params, default))
         return httpx.Response(404, json={"detail": "Not found"})
 
-    def _list(self, params: httpx.QueryParams) -> list[dict]:
+    def _list(self, params: httpx.QueryParams, default: bool) -> list[dict]:
         ids = [m["id"] for m in self.messages]
         items = list(self.messages)
         if after := params.get("after"):
@@ -52,7 +55,7 @@ class LettaDouble:
         limit = int(params.get("limit", 100))
         if order == "desc":
             items = items[::-1]
-        return items[:limit]
+        return items[:limit][::-1] if default and order == "desc" else items[:limit]
 
 
 def sse(frames: list[dict | str], error: dict | None = None) -> Iterator[bytes]:

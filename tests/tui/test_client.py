@@ -134,6 +134,23 @@ async def test_paging_detects_absolute_cursors_of_self_hosted_letta() -> None:
     assert all("order" in r.url.params for r in letta.requests)
 
 
+@pytest.mark.parametrize("conversation_id", ["conv-1", "agent-1"])
+async def test_paging_a_letta_default_conversation_whose_desc_pages_are_chronological(
+    conversation_id: str,
+) -> None:
+    letta = LettaDouble(23)
+    api = ChinwagClient("http://letta.test", transport=httpx.MockTransport(letta.handler))
+    page = await api.newest_page(conversation_id, 5)
+    ids = [m["id"] for m in letta.messages]
+    assert [m.id for m in page.messages] == ids[-5:]
+    seen = [m.id for m in page.messages]
+    while page.more:
+        page = await api.older_page(conversation_id, seen[0], 5)
+        seen = [m.id for m in page.messages] + seen
+    await api.aclose()
+    assert seen == ids
+
+
 async def test_busy_from_letta_detail_carries_the_run_id() -> None:
     run_id = "run-01cebed3-e0b2-4e44-b299-8ff579eea465"
     detail = (

@@ -4,13 +4,15 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 
 from backend.api import addressing, unsupported
 from backend.api.common import parse_body, query_int, query_order, query_str, respond
 from backend.errors import InvalidArgument, NotFound
 from backend.llm import ProviderRegistry, UnknownProviderError
 from backend.services import Services, services
+from backend.store.agents import AgentJson
+from backend.store.db import JsonText, dumps, json_array
 from backend.tools import DEFAULT_TOOLS
 from shared_schema import AgentCreate, AgentUpdate, BlockUpdate
 
@@ -37,32 +39,39 @@ def resolve_handle(registry: ProviderRegistry, handle: str) -> dict[str, Any]:
     }
 
 
-def agent_to_wire(
-    registry: ProviderRegistry, agent: dict[str, Any], message_ids: list[str] | None = None
-) -> dict[str, Any]:
-    """The API shape; ``message_ids`` are the default conversation's in-context ids."""
+def llm_config_json(registry: ProviderRegistry, handle: str) -> str:
+    """The ``llm_config`` of an agent's model handle, as JSON text."""
     try:
-        llm_config = resolve_handle(registry, agent["model"])
+        llm_config = resolve_handle(registry, handle)
     except InvalidArgument:  # a provider removed from the config since the agent was made
         llm_config = {
-            "handle": agent["model"],
-            "model": agent["model"].partition("/")[2],
+            "handle": handle,
+            "model": handle.partition("/")[2],
             "model_endpoint_type": "openai",
             "model_endpoint": None,
             "context_window": 0,
         }
-    return {
-        **agent,
-        "memory": {"blocks": agent["blocks"]},
-        "llm_config": llm_config,
-        "tool_rules": [
-            {"tool_name": t["name"], "type": "requires_approval"}
-            for t in agent["tools"]
-            if t.get("requires_approval")
-        ],
-        "sources": [],
-        "message_ids": message_ids or [],
-    }
+    return dumps(llm_config)
+
+
+async def agents_json(svc: Services, agents: list[AgentJson]) -> list[str]:
+    """Each agent's answer (API.md 3), joined from the store's JSON parts, its ``llm_config``
+    and ``message_ids`` (its default conversation's in-context ids), in Letta's key order."""
+    with_default = [a.id for a in agents if a.has_default]
+    ids = await svc.store.conversations.default_context_ids(with_default) if with_default else {}
+    configs: dict[str, str] = {}
+    out = []
+    for a in agents:
+        config = configs.get(a.model)
+        if config is None:
+            config = configs[a.model] = llm_config_json(svc.registry, a.model)
+        message_ids = dumps(ids[a.id]) if a.id in ids else "[]"
+        out.append(
+            f'{a.head[:-1]},"blocks":{a.blocks},"tools":{a.tools},{a.times[1:-1]},'
+            f'"memory":{{"blocks":{a.blocks}}},"llm_config":{config},'
+            f'"tool_rules":{a.tool_rules},"sources":[],"message_ids":{message_ids}}}'
+        )
+    return out
 
 
 async def create_agent(request: Request) -> JSONResponse:
@@ -110,31 +119,26 @@ async def create_agent(request: Request) -> JSONResponse:
     )
     for name in approvals:
         await svc.store.tools.set_approval(agent["id"], name, True)
-    if approvals:
-        agent = await svc.store.agents.get(agent["id"])
     if body.compaction_settings is not None:
         settings = body.compaction_settings.model_dump(exclude_unset=True)
-        agent = await svc.store.agents.update(agent["id"], {"compaction_settings": settings})
-    return respond(agent_to_wire(svc.registry, agent))
+        await svc.store.agents.update(agent["id"], {"compaction_settings": settings})
+    return await agent_response(svc, agent["id"])
 
 
 async def list_agents(request: Request) -> JSONResponse:
     svc = services(request)
-    agents = await svc.store.agents.page(
+    agents = await svc.store.agents.page_json(
         limit=query_int(request, "limit", 50, low=1, high=1000),
         order=query_order(request, "desc"),
         after=query_str(request, "after"),
         before=query_str(request, "before"),
         name=query_str(request, "name"),
     )
-    ids = await svc.store.conversations.default_context_ids([a["id"] for a in agents])
-    return respond([agent_to_wire(svc.registry, a, ids[a["id"]]) for a in agents])
+    return respond(json_array(await agents_json(svc, agents)))
 
 
-async def get_agent(request: Request) -> JSONResponse:
-    svc = services(request)
-    agent = await svc.store.agents.get(request.path_params["agent_id"])
-    return respond(await _with_message_ids(svc, agent))
+async def get_agent(request: Request) -> Response:
+    return await agent_response(services(request), request.path_params["agent_id"])
 
 
 async def update_agent(request: Request) -> JSONResponse:
@@ -151,18 +155,15 @@ async def update_agent(request: Request) -> JSONResponse:
         await svc.store.blocks.replace(agent_id, block_ids)
     if resolved is not None:
         await svc.store.tools.replace(agent_id, resolved)
-    agent = await svc.store.agents.update(agent_id, changes)
-    return respond(await _with_message_ids(svc, agent))
+    await svc.store.agents.update(agent_id, changes)
+    return await agent_response(svc, agent_id)
 
 
-async def _with_message_ids(svc: Services, agent: dict[str, Any]) -> dict[str, Any]:
-    ids = await svc.store.conversations.default_context_ids([agent["id"]])
-    return agent_to_wire(svc.registry, agent, ids[agent["id"]])
-
-
-async def agent_response(svc: Services, agent_id: str) -> JSONResponse:
-    """The agent as it is now, for routes that change it and answer with it (as Letta does)."""
-    return respond(await _with_message_ids(svc, await svc.store.agents.get(agent_id)))
+async def agent_response(svc: Services, agent_id: str) -> Response:
+    """The agent as it is now (404 if there is none), also for routes that change it and
+    answer with it (as Letta does)."""
+    (agent,) = await agents_json(svc, [await svc.store.agents.get_json(agent_id)])
+    return respond(JsonText(agent))
 
 
 async def change_agent(
@@ -199,7 +200,7 @@ async def reset_messages(request: Request) -> JSONResponse:
     svc = services(request)
     agent_id = request.path_params["agent_id"]
     await svc.runs.reset(await addressing.default_of(request, agent_id))
-    return respond(await _with_message_ids(svc, await svc.store.agents.get(agent_id)))
+    return await agent_response(svc, agent_id)
 
 
 async def delete_agent(request: Request) -> JSONResponse:

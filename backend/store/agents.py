@@ -2,7 +2,7 @@
 
 import json
 import sqlite3
-from typing import Any
+from typing import Any, NamedTuple
 
 from backend.errors import InvalidArgument, NotFound
 from backend.store.blocks import BlockStore
@@ -10,6 +10,59 @@ from backend.store.db import Database, dumps, now_iso
 from backend.store.paging import Order, page_query
 from backend.store.tools import ToolStore
 from shared_schema import new_id
+
+# An agent's answer (API.md 3), its parts written by SQLite in one statement (no Python object
+# per field or block), joined by ``backend.api.agents`` with what the store does not hold
+# (``llm_config``, from the provider registry). tests/backend/test_agent_json.py holds the
+# answer equal to the shape built in Python from ``AgentStore.get``. Each aggregate takes its
+# rows in its subquery's order, which an index gives without sorting.
+_HEAD_JSON = (
+    "json_object('id', id, 'name', name, 'model', model, 'embedding', embedding,"
+    " 'system', system, 'agent_type', agent_type, 'tags', json(tags),"
+    " 'description', description, 'compaction_settings', json(compaction_settings))"
+)
+_BLOCKS_JSON = (
+    "(SELECT json_group_array(json_object('id', id, 'label', label, 'value', value,"
+    " 'limit', char_limit, 'description', description,"
+    " 'read_only', json(CASE WHEN read_only THEN 'true' ELSE 'false' END)))"
+    " FROM (SELECT b.* FROM agent_blocks ab JOIN blocks b ON b.id = ab.block_id"
+    " WHERE ab.agent_id = a.id ORDER BY ab.pos))"
+)
+_TOOLS_JSON = (
+    "(SELECT json_group_array(json_object('id', id, 'name', name, 'description', description,"
+    " 'json_schema', json(json_schema), 'tool_type', tool_type,"
+    " 'requires_approval', json(CASE WHEN requires_approval THEN 'true' ELSE 'false' END)))"
+    " FROM (SELECT t.*, at.requires_approval FROM agent_tools at JOIN tools t ON t.id = at.tool_id"
+    " WHERE at.agent_id = a.id ORDER BY at.pos))"
+)
+_TIMES_JSON = "json_object('created_at', created_at, 'updated_at', updated_at)"
+_TOOL_RULES_JSON = (
+    "(SELECT json_group_array(json_object('tool_name', name, 'type', 'requires_approval'))"
+    " FROM (SELECT t.name FROM agent_tools at JOIN tools t ON t.id = at.tool_id"
+    " WHERE at.agent_id = a.id AND at.requires_approval ORDER BY at.pos))"
+)
+_HAS_DEFAULT = "EXISTS (SELECT 1 FROM conversations c WHERE c.agent_id = a.id AND c.is_default = 1)"
+
+
+class AgentJson(NamedTuple):
+    """One agent's answer in parts, each a JSON text: ``head`` and ``times`` are objects
+    (the fields before ``blocks``, and ``created_at`` with ``updated_at``), ``blocks``,
+    ``tools`` and ``tool_rules`` arrays."""
+
+    id: str
+    model: str
+    has_default: bool
+    head: str
+    blocks: str
+    tools: str
+    times: str
+    tool_rules: str
+
+
+_AGENT_JSON_COLUMNS = (
+    f"a.id, a.model, {_HAS_DEFAULT}, {_HEAD_JSON}, {_BLOCKS_JSON}, {_TOOLS_JSON},"
+    f" {_TIMES_JSON}, {_TOOL_RULES_JSON}"
+)
 
 
 class AgentStore:
@@ -66,6 +119,15 @@ class AgentStore:
             raise NotFound.of("Agent", agent_id)
         return (await self._with_blocks([row]))[0]
 
+    async def get_json(self, agent_id: str) -> AgentJson:
+        """The agent's answer as SQLite writes it (see ``AgentJson``); 404 if there is none."""
+        rows = await self.db.fetchall(
+            f"SELECT {_AGENT_JSON_COLUMNS} FROM agents a WHERE a.id = ?", (agent_id,), rows=1
+        )
+        if not rows:
+            raise NotFound.of("Agent", agent_id)
+        return AgentJson(*rows[0])
+
     async def _with_blocks(self, rows: list[sqlite3.Row]) -> list[dict[str, Any]]:
         if not rows:
             return []
@@ -99,7 +161,7 @@ class AgentStore:
             raise InvalidArgument(f"The cursor {agent_id} is not an agent.")
         return row["pos"]
 
-    async def page(
+    async def page_json(
         self,
         *,
         limit: int,
@@ -107,26 +169,27 @@ class AgentStore:
         after: str | None = None,
         before: str | None = None,
         name: str | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[AgentJson]:
+        """A page of agents' answers (see ``AgentJson``), in one statement."""
         q = page_query(
-            "pos",
+            "a.pos",
             order,
             await self._pos(after) if after else None,
             await self._pos(before) if before else None,
         )
         where, params = list(q.where), list(q.params)
         if name is not None:
-            where.append("name = ?")
+            where.append("a.name = ?")
             params.append(name)
         clause = f"WHERE {' AND '.join(where)}" if where else ""
         rows = await self.db.fetchall(
-            f"SELECT * FROM agents {clause} ORDER BY {q.order_by} LIMIT ?",
+            f"SELECT {_AGENT_JSON_COLUMNS} FROM agents a {clause} ORDER BY {q.order_by} LIMIT ?",
             (*params, limit),
             rows=limit,
         )
         if q.reverse:
             rows.reverse()
-        return await self._with_blocks(rows)
+        return [AgentJson(*r) for r in rows]
 
     async def update(self, agent_id: str, changes: dict[str, Any]) -> dict[str, Any]:
         columns = {

@@ -287,4 +287,10 @@ MIGRATIONS: list[str] = [
     CREATE INDEX agent_blocks_block ON agent_blocks(block_id);
     CREATE INDEX blocks_label ON blocks(label);
     """,
+    # 9: an agent's blocks and tools in the order it was given them, from an index alone (the
+    # agent answers list them: a sort per agent cost more than the rest of its blocks' JSON).
+    """
+    CREATE INDEX agent_blocks_order ON agent_blocks(agent_id, pos);
+    CREATE INDEX agent_tools_order ON agent_tools(agent_id, pos, requires_approval);
+    """,
 ]

@@ -2,9 +2,10 @@
 
 Seeds a database (agents, conversations of one agent, a message history), starts a real server
 and a reference server (``bench.bare_server``: the same uvicorn options, one route per payload
-answering ``JSONResponse`` of the very JSON chinwag returned), then sends the same number of
-sequential keep-alive requests to each, in interleaved rounds, and reads each process's CPU time
-(user + system, all threads) from ``/proc``. Target (issue 13): chinwag's CPU per request at
+answering ``JSONResponse`` of the very JSON chinwag returned; the bench checks that its bytes
+equal chinwag's), then sends the same number of sequential keep-alive requests to each, in
+interleaved rounds, and reads each process's CPU time (user + system, all threads) from
+``/proc``. Target (issue 13): chinwag's CPU per request at
 most 1.5× the bare endpoint's, for a 50-message page, a cursor page, the conversation list and
 the agent list.
 
@@ -97,6 +98,16 @@ class BareServer:
             self.process.wait(timeout=10)
 
 
+def same_answer(ours: httpx.Response, bare: httpx.Response) -> None:
+    """The reference must send the very bytes chinwag sent, as the same media type."""
+    for answer in (ours, bare):
+        answer.raise_for_status()
+    if bare.content != ours.content:
+        raise SystemExit(f"the bare server's answer for {ours.url.path} differs from chinwag's")
+    if bare.headers["content-type"] != ours.headers["content-type"]:
+        raise SystemExit(f"the bare server's content-type for {ours.url.path} differs")
+
+
 def cpu_per_request(client: httpx.Client, pid: int, path: str, params: dict, count: int) -> float:
     """Server CPU seconds for ``count`` sequential GETs of ``path``."""
     before = process_tree_cpu_seconds(pid)
@@ -133,15 +144,18 @@ def main(argv: list[str] | None = None) -> int:
                 "agent list, 50": ("/v1/agents/", {"limit": 50}),
             }
             with server, httpx.Client(base_url=server.url, timeout=60) as client:
-                payloads = {
-                    f"/bare/{i}": client.get(path, params=params).json()
+                answers = {
+                    f"/bare/{i}": client.get(path, params=params)
                     for i, (path, params) in enumerate(reads.values())
                 }
+                payloads = {path: answer.json() for path, answer in answers.items()}
                 with (
                     BareServer(tmp, payloads) as bare,
                     httpx.Client(base_url=bare.url, timeout=60) as bare_client,
                 ):
                     assert bare.process is not None
+                    for path, answer in answers.items():
+                        same_answer(answer, bare_client.get(path))
                     targets = {
                         name: [
                             (client, server.pid, path, params),

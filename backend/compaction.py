@@ -22,6 +22,7 @@ from backend.llm import LLMContextLengthError, ResolvedModel, estimate_text_toke
 from backend.llm.summary import transcript_paragraph
 from backend.store import Store
 from backend.store.db import dumps, now_iso
+from backend.store.messages import context_changed
 from shared_schema import CompactionSettings, new_id
 
 DEFAULT_PROMPT = (
@@ -191,4 +192,5 @@ async def compact(
         await tx.execute(
             "UPDATE conversations SET updated_at = ? WHERE id = ?", (now_iso(), conversation_id)
         )
+        await context_changed(tx, conversation_id)
     return Compaction(summary, before, after)

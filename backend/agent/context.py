@@ -10,9 +10,11 @@ that providers accept.
 
 import json
 import sqlite3
+from collections.abc import Iterable
 from typing import Any
 
-from backend.llm import ResolvedModel, estimate_text_tokens, estimate_tokens
+from backend.llm import ResolvedModel, estimate_text_tokens
+from backend.llm.prompt import ChatLog, Prompt
 
 SUMMARY_PREFIX = "Summary of the earlier conversation, which it replaces:\n"
 CALL_KINDS = frozenset({"tool_call_message", "approval_request_message"})
@@ -99,58 +101,79 @@ def transcript_entry(row: Row) -> tuple[str, str] | None:
     return None if chat is None else (chat["role"], chat["content"] or "")
 
 
-def chat_messages(rows: list[Row]) -> list[dict[str, Any]]:
-    """The context for the model: one assistant message per step, every call answered.
+class ChatBuilder:
+    """The context for the model, built message by message as the history grows.
 
-    A person's message stored while calls wait (an approval sent with a follow-up message)
-    moves after their returns, which are stored later: providers want the returns first.
+    One assistant message per step, every call answered: a call still waiting for its return
+    gets an error return at the end of the prompt (not kept: its real return may come next). A
+    person's message stored while calls wait (an approval sent with a follow-up message) moves
+    after their returns, which are stored later: providers want the returns first.
     """
-    out: list[dict[str, Any]] = []
-    unanswered: list[str] = []  # calls of the latest step still waiting for their return
-    deferred: list[dict[str, Any]] = []  # messages that came while calls were waiting
 
-    def close_step() -> None:
+    def __init__(self) -> None:
+        self.log = ChatLog()
+        self.unanswered: list[str] = []  # calls of the latest step still waiting for a return
+        self.deferred: list[dict[str, Any]] = []  # messages that came while calls were waiting
+
+    def _failed_returns(self) -> list[dict[str, Any]]:
         failed = package_return("error", UNANSWERED)
-        out.extend({"role": "tool", "tool_call_id": i, "content": failed} for i in unanswered)
-        unanswered.clear()
-        out.extend(deferred)
-        deferred.clear()
+        return [{"role": "tool", "tool_call_id": i, "content": failed} for i in self.unanswered]
 
-    for row in rows:
+    def _close_step(self) -> None:
+        self.log.extend(self._failed_returns())
+        self.unanswered.clear()
+        self.log.extend(self.deferred)
+        self.deferred.clear()
+
+    def add(self, row: Row) -> None:
+        """The next stored message (in ``ord`` order)."""
         message = to_chat(row)
         if message is None:
-            continue
+            return
         if message["role"] == "tool":
             call_id = message["tool_call_id"]
-            if call_id not in unanswered:
-                continue  # a return whose call left the context: providers refuse it alone
-            unanswered.remove(call_id)
-            out.append(message)
-            if not unanswered:
-                close_step()
-            continue
-        if unanswered and message["role"] in ("user", "system"):
-            deferred.append(message)
-            continue
+            if call_id not in self.unanswered:
+                return  # a return whose call left the context: providers refuse it alone
+            self.unanswered.remove(call_id)
+            self.log.append(message)
+            if not self.unanswered:
+                self._close_step()
+            return
+        if self.unanswered and message["role"] in ("user", "system"):
+            self.deferred.append(message)
+            return
         calls = message.get("tool_calls")
-        last = out[-1] if out else None
+        last = self.log.last
         if (
             calls
-            and not deferred
+            and not self.deferred
             and last is not None
             and last["role"] == "assistant"
-            and (last.get("tool_calls") is None or unanswered)
+            and (last.get("tool_calls") is None or self.unanswered)
         ):
             # The same step: its text (or its earlier calls) came just before.
             last.setdefault("tool_calls", []).extend(calls)
-            unanswered.extend(c["id"] for c in calls)
-            continue
-        close_step()
-        out.append(message)
+            self.unanswered.extend(c["id"] for c in calls)
+            return
+        self._close_step()
+        self.log.append(message)
         if calls:
-            unanswered.extend(c["id"] for c in calls)
-    close_step()
-    return out
+            self.unanswered.extend(c["id"] for c in calls)
+
+    def extend(self, rows: Iterable[Row]) -> None:
+        for row in rows:
+            self.add(row)
+
+    def prompt(self) -> Prompt:
+        """The context as it stands: what the history gives, the steps left open closed."""
+        return self.log.prompt(self._failed_returns() + self.deferred)
+
+
+def chat_messages(rows: Iterable[Row]) -> list[dict[str, Any]]:
+    """The context for the model from the in-context messages, built at once."""
+    builder = ChatBuilder()
+    builder.extend(rows)
+    return builder.prompt().messages
 
 
 def reply_reserve(model: ResolvedModel) -> int:
@@ -163,9 +186,6 @@ def tools_tokens(tools: list[dict[str, Any]] | None) -> int:
     return estimate_text_tokens(json.dumps(tools)) if tools else 0
 
 
-def fits(
-    context: list[dict[str, Any]], model: ResolvedModel, tools: list[dict[str, Any]] | None = None
-) -> bool:
-    return estimate_tokens(context) + tools_tokens(tools) <= model.context_window - reply_reserve(
-        model
-    )
+def fits(context: Prompt, model: ResolvedModel, tools: list[dict[str, Any]] | None = None) -> bool:
+    """Whether the context and the tools probably leave room for the reply."""
+    return context.tokens + tools_tokens(tools) <= model.context_window - reply_reserve(model)

@@ -13,6 +13,7 @@ from typing import Any
 from backend.agent.context import compile_system
 from backend.store import Store
 from backend.store.db import Tx
+from backend.store.messages import context_changed
 
 
 async def system_row(tx: Tx, conversation_id: str) -> sqlite3.Row | None:
@@ -48,6 +49,7 @@ async def recompile_in(
     changed = row["content"] != text
     if changed:
         await tx.execute("UPDATE messages SET content = ? WHERE pos = ?", (text, row["pos"]))
+        await context_changed(tx, conversation_id)
     await mark_seen(store, tx, conversation_id)
     return text, changed
 

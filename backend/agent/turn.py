@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from backend.agent.context import chat_messages, fits
+from backend.agent.context import fits
 from backend.llm import (
     Finish,
     LLMContextLengthError,
@@ -28,12 +28,12 @@ from backend.llm import (
     ToolCall,
     ToolCallDelta,
     Usage,
-    estimate_tokens,
 )
+from backend.llm.prompt import Prompt
 from backend.runs.stream import ChunkLog
 from backend.store import NewMessage
 from backend.store.approvals import WaitingCall
-from backend.store.db import dumps, now_iso
+from backend.store.db import now_iso
 from backend.tools import Toolbox, ToolContext, ToolResult
 from shared_schema import ApprovalReturn, ToolReturnInput, new_id
 from shared_schema.messages import ROLE_BY_TYPE, text_of
@@ -44,7 +44,7 @@ MAX_OVERFLOW_RETRIES = 4
 DENIED = "Error: request to call tool denied. User reason: {reason}"
 CANCELLED = "The user cancelled the request, so the tool call was denied."
 
-Context = list[dict[str, Any]]
+Context = Prompt
 # Called when the context does not fit the model: returns a smaller context, or None if it
 # could not make room. ``reported`` is True when the model itself rejected the context.
 MakeRoom = Callable[[bool], Awaitable[Context | None]]
@@ -94,17 +94,6 @@ class _Step:
         return self.call_ids.setdefault(key, new_id("message"))
 
 
-def _as_rows(messages: list[NewMessage]) -> list[dict[str, Any]]:
-    return [
-        {
-            "message_type": m.message_type,
-            "content": m.content,
-            "extra": dumps(m.extra) if m.extra else None,
-        }
-        for m in messages
-    ]
-
-
 class Turn:
     def __init__(
         self,
@@ -131,7 +120,7 @@ class Turn:
         self.max_steps = max_steps
         self.make_room = make_room
         self.resolutions = resolutions or []
-        self.context: Context = []
+        self.context: Context = Prompt.of([])
         self.step: _Step | None = None
         self.steps = 0
         self.usage = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
@@ -199,7 +188,7 @@ class Turn:
         self.step = step = _Step()
         self.steps += 1
         # The context size Letta Code shows (/context): the model's count when it reports one.
-        self.context_tokens = estimate_tokens(self.context)
+        self.context_tokens = self.context.tokens
         provider = self.model.provider
         async for event in provider.stream_chat(
             self.model.model_name, self.context, tools=self.tools or None
@@ -298,7 +287,7 @@ class Turn:
             return waiting  # the step is stored with the run's end, with what it waits for
         self.step = None  # stored below, whatever happens to this task meanwhile
         await self.checkpoint(messages)
-        self.context += chat_messages(_as_rows(messages))
+        self.context = await self.load_context()
         return []
 
     async def _return(

@@ -7,9 +7,11 @@ above this package needs to know which SDK raised what.
 """
 
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
+
+from backend.llm.prompt import Prompt
 
 # --- events ---------------------------------------------------------------------------------
 
@@ -150,12 +152,15 @@ class Provider(ABC):
     def stream_chat(
         self,
         model: str,
-        messages: list[dict],
+        messages: Sequence[dict] | Prompt,
         *,
         max_tokens: int | None = None,
         tools: list[dict] | None = None,
     ) -> AsyncIterator[Event]:
         """Stream one completion of OpenAI-style ``messages``; ends with exactly one ``Finish``.
+
+        A turn passes a :class:`Prompt` (the conversation's kept prompt, its JSON and token
+        estimate at hand); ``Prompt.of`` takes either.
 
         ``messages`` may hold assistant ``tool_calls`` and ``role: tool`` results; ``tools`` are
         the OpenAI function definitions (``{"type": "function", "function": {...}}``) the model

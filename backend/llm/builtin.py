@@ -10,7 +10,7 @@ the memory tools are offered it uses them by fixed rules ("remember that …", "
 
 import asyncio
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 from backend.llm.base import (
     Event,
@@ -24,12 +24,9 @@ from backend.llm.base import (
 )
 from backend.llm.builtin_memory import plan_tool_call, recall, report_tool_results
 from backend.llm.builtin_memory import said as said_in
+from backend.llm.prompt import Prompt
 from backend.llm.summary import extractive_summary
-from backend.llm.tokens import (
-    BYTES_PER_TOKEN,
-    estimate_text_tokens,
-    estimate_tokens,
-)
+from backend.llm.tokens import BYTES_PER_TOKEN, estimate_text_tokens
 
 MODEL = "echo"
 DESCRIPTION = (
@@ -39,6 +36,7 @@ DESCRIPTION = (
 DEFAULT_CONTEXT_WINDOW = 8192
 EARLIER_SHOWN = 3
 _DELTA_WORDS = re.compile(r"\S+\s*")
+_SAID = "builtin.said"  # the prompt memo's key
 
 
 def _quote(text: str, limit: int) -> str:
@@ -57,20 +55,42 @@ def _sentence(text: str) -> str:
     return text if re.search(r"[.!?…]”$", text) else text + "."
 
 
-def compose_reply(messages: list[dict]) -> str:
+def _fold_said(
+    count: int, recent: tuple[str, ...], messages: list[dict]
+) -> tuple[int, tuple[str, ...]]:
+    found = [text for m in messages if m.get("role") == "user" and (text := said_in(m))]
+    return count + len(found), (*recent, *found)[-(EARLIER_SHOWN + 1) :]
+
+
+def _said(prompt: Prompt) -> tuple[int, tuple[str, ...]]:
+    """How many user messages said something, and the latest few of them.
+
+    What the prompt's stable messages give is kept in its memo, so the next turn of the
+    conversation reads only the messages after them.
+    """
+    messages = prompt.messages
+    start, count, recent = prompt.memo.get(_SAID, (0, 0, ()))
+    if start > prompt.stable:
+        start, count, recent = 0, 0, ()
+    count, recent = _fold_said(count, recent, messages[start : prompt.stable])
+    prompt.memo[_SAID] = (prompt.stable, count, recent)
+    return _fold_said(count, recent, messages[prompt.stable :])
+
+
+def compose_reply(messages: Sequence[dict] | Prompt) -> str:
     """The reply to a context: the latest user message reflected, the earlier ones named."""
-    said = [text for m in messages if m.get("role") == "user" and (text := said_in(m))]
-    if not said:
+    count, said = _said(Prompt.of(messages))
+    if not count:
         return (
             "Hello! I'm chinwag's builtin echo model, an offline stand-in. "
             "Tell me something and I'll reflect it back, along with what you said before."
         )
     reply = _sentence(f"You said: {_quote(said[-1], 200)}")
     earlier = said[:-1]
-    if not earlier:
+    if count == 1:
         return reply + " That's the first thing you've told me in this conversation."
     shown = [_quote(text, 60) for text in earlier[-EARLIER_SHOWN:]]
-    more = len(earlier) - len(shown)
+    more = count - 1 - len(shown)
     if more:
         shown.insert(0, f"{more} more thing{'s' if more > 1 else ''}")
     return reply + " " + _sentence(f"Earlier you mentioned {_join(shown)}")
@@ -101,20 +121,22 @@ class BuiltinProvider(Provider):
     async def stream_chat(
         self,
         model: str,
-        messages: list[dict],
+        messages: Sequence[dict] | Prompt,
         *,
         max_tokens: int | None = None,
         tools: list[dict] | None = None,
     ) -> AsyncIterator[Event]:
         """Stream a tool call or the reply in word groups, then usage and ``Finish``."""
-        prompt_tokens = estimate_tokens(messages)
+        prompt = Prompt.of(messages)
+        prompt_tokens = prompt.tokens
         if prompt_tokens > self.context_window:
             raise LLMContextLengthError(
                 f"The builtin model's maximum context length is {self.context_window} tokens, "
                 f"but the conversation needs about {prompt_tokens}."
             )
         offered = [t.get("function", {}).get("name", "") for t in tools or []]
-        call = plan_tool_call(messages, offered)
+        listed = prompt.messages
+        call = plan_tool_call(listed, offered)
         if call is not None:
             yield ToolCallDelta(0, call.id, call.name, "")
             half = len(call.arguments) // 2
@@ -124,9 +146,7 @@ class BuiltinProvider(Provider):
             yield Usage(prompt_tokens, estimate_text_tokens(call.arguments))
             yield Finish("tool_calls")
             return
-        reply = (
-            report_tool_results(messages) or recall(messages, offered) or compose_reply(messages)
-        )
+        reply = report_tool_results(listed) or recall(listed, offered) or compose_reply(prompt)
         reason = "stop"
         if max_tokens is not None and estimate_text_tokens(reply) > max_tokens:
             reply, reason = reply[: max_tokens * BYTES_PER_TOKEN], "length"

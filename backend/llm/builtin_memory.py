@@ -146,6 +146,22 @@ def current_block(messages: list[dict], label: str) -> str | None:
     return value
 
 
+def _calls_answered(messages: list[dict], results: list[dict]) -> dict[str, dict]:
+    """The calls that the trailing ``results`` answer, found from the end: a context's length
+    must not cost each step time."""
+    needed = {m.get("tool_call_id") for m in results}
+    calls: dict[str, dict] = {}
+    for i in range(len(messages) - len(results) - 1, -1, -1):
+        m = messages[i]
+        if m.get("role") == "assistant":
+            for call in reversed(m.get("tool_calls") or []):
+                if call.get("id") in needed:
+                    calls.setdefault(call.get("id"), call.get("function") or {})
+            if len(calls) == len(needed):
+                break
+    return calls
+
+
 def report_tool_results(messages: list[dict]) -> str | None:
     """The reply after a step of tool calls: what each one did."""
     results = []
@@ -155,7 +171,7 @@ def report_tool_results(messages: list[dict]) -> str | None:
         results.append(m)
     if not results:
         return None
-    calls = _calls_by_id(messages)
+    calls = _calls_answered(messages, results)
     lines = []
     for m in reversed(results):
         function = calls.get(m.get("tool_call_id"), {})

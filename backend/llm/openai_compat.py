@@ -4,9 +4,8 @@ One ``AsyncOpenAI`` client per provider, streaming with usage. The SDK's own ret
 default: a retry inside a turn would re-run a half-streamed reply, so the caller decides.
 """
 
-import json
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +28,7 @@ from backend.llm.base import (
     ToolCallDelta,
     Usage,
 )
+from backend.llm.prompt import Prompt, encode
 
 DEFAULT_TIMEOUT = 120.0
 
@@ -82,15 +82,20 @@ def map_error(exc: openai.OpenAIError, provider: str) -> LLMError:
     return LLMProviderError(f"The {provider} provider failed: {detail}")
 
 
-def request_body(request: dict[str, Any]) -> bytes:
-    """The request's JSON, written once by the json module.
+def request_body(prompt: Prompt, request: dict[str, Any]) -> bytes:
+    """The JSON of ``request`` with the prompt's messages first after ``model``.
 
     The SDK's ``chat.completions.create`` would first walk every message against its typed
     parameter definitions (about 0.25 ms per message, on the event loop: 250 ms for a
-    1,000-message context) only to produce the same JSON. The client still sends it, with its
-    own headers, timeouts and errors. The messages and tools are passed through as given.
+    1,000-message context) only to produce the same JSON; and encoding the messages anew would
+    still cost time in proportion to the context. The prompt's messages are encoded once, as
+    they come (``backend.llm.prompt``): the body is the same bytes as ``json.dumps`` of the
+    whole request, made by joining. The client still sends it, with its own headers, timeouts
+    and errors.
     """
-    return json.dumps(request, ensure_ascii=False, separators=(",", ":")).encode()
+    head = encode({"model": request.pop("model")})
+    after = encode(request)
+    return prompt.json_body(head[:-1] + b',"messages":', (b"," + after[1:]) if request else b"}")
 
 
 @dataclass
@@ -127,7 +132,7 @@ class OpenAICompatProvider(Provider):
     async def stream_chat(
         self,
         model: str,
-        messages: list[dict],
+        messages: Sequence[dict] | Prompt,
         *,
         max_tokens: int | None = None,
         tools: list[dict] | None = None,
@@ -135,7 +140,6 @@ class OpenAICompatProvider(Provider):
         """Stream text, reasoning, tool call fragments and assembled calls, usage, ``Finish``."""
         request: dict[str, Any] = {
             "model": model,
-            "messages": messages,
             "stream": True,
             "stream_options": {"include_usage": True},
         }
@@ -147,7 +151,7 @@ class OpenAICompatProvider(Provider):
             stream = await self._client.post(
                 "/chat/completions",
                 cast_to=ChatCompletion,
-                content=request_body(request),
+                content=request_body(Prompt.of(messages), request),
                 options={"headers": {"Content-Type": "application/json"}},
                 stream=True,
                 stream_cls=openai.AsyncStream[ChatCompletionChunk],

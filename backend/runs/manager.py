@@ -22,7 +22,8 @@ from typing import Any
 
 from backend import compaction
 from backend.agent import memory
-from backend.agent.context import chat_messages, compile_system, fits
+from backend.agent.context import compile_system, fits
+from backend.agent.prompt_cache import PromptCache
 from backend.agent.turn import CANCELLED, MakeRoom, Outcome, Resolution, Turn
 from backend.compaction import Compaction
 from backend.errors import (
@@ -46,13 +47,14 @@ from backend.llm import (
     UnknownProviderError,
     estimate_tokens,
 )
+from backend.llm.prompt import Prompt
 from backend.runs.lock import LockLeases, fail_orphaned_runs
 from backend.runs.stream import ChunkLog
 from backend.settings import Settings
 from backend.store import NewMessage, Store
 from backend.store.approvals import ApprovalStore, WaitingCall
 from backend.store.db import now_iso
-from backend.store.messages import MessageStore, to_wire
+from backend.store.messages import MessageStore, context_changed, to_wire
 from backend.tools import Toolbox, ToolContext
 from shared_schema import (
     ApprovalReturn,
@@ -111,6 +113,7 @@ class RunManager:
         self.settings = settings
         self.leases = LockLeases(store.db, settings.lock_lease_seconds)
         self.active: dict[str, ActiveRun] = {}
+        self.prompts = PromptCache(store.messages)
         self._sweeper: asyncio.Task[None] | None = None
         self.stopping = False
 
@@ -289,9 +292,6 @@ class RunManager:
         try:
             toolbox = Toolbox(agent["tools"], options.client_tools)
 
-            async def load_context() -> list[dict[str, Any]]:
-                return chat_messages(await self.store.messages.in_context(run.conversation_id))
-
             async def checkpoint(messages: list[NewMessage]) -> None:
                 if messages:
                     async with self.store.db.transaction() as tx:
@@ -302,7 +302,7 @@ class RunManager:
                 model=model,
                 toolbox=toolbox,
                 tool_context=ToolContext(self.store, agent["id"], run.conversation_id, run.id),
-                load_context=load_context,
+                load_context=lambda: self.prompts.load(run.conversation_id),
                 checkpoint=lambda messages: asyncio.shield(checkpoint(messages)),
                 stream_tokens=options.stream_tokens,
                 max_steps=options.max_steps,
@@ -403,6 +403,8 @@ class RunManager:
                     f" WHERE conversation_id = ? AND id IN ({marks})",
                     (run.conversation_id, *run.input_ids),
                 )
+                if outcome.input_left_context:
+                    await context_changed(tx, run.conversation_id)
             await self.store.runs.finish(
                 tx,
                 run.id,
@@ -470,6 +472,7 @@ class RunManager:
         async with self.store.db.transaction(bulk=True) as tx:
             await self.leases.acquire(tx, conversation_id, holder)
             await tx.execute("DELETE FROM messages WHERE conversation_id = ?", (conversation_id,))
+            await context_changed(tx, conversation_id)
             await tx.execute(
                 "DELETE FROM tool_approvals WHERE conversation_id = ?", (conversation_id,)
             )
@@ -484,10 +487,10 @@ class RunManager:
     ) -> MakeRoom:
         """Automatic compaction for a turn whose context does not fit (the run holds the lock)."""
 
-        async def make_room(reported: bool) -> list[dict[str, Any]] | None:
+        async def make_room(reported: bool) -> Prompt | None:
             compacted = False
-            context = chat_messages(await self.store.messages.in_context(run.conversation_id))
-            if not reported and not fits(context[:1], model, tools):
+            context = await self.prompts.load(run.conversation_id)
+            if not reported and not fits(Prompt.of(context.messages[:1]), model, tools):
                 return None  # the system message and tools alone overflow: compacting won't help
             for _ in range(MAX_AUTOMATIC_COMPACTIONS):
                 if not reported and fits(context, model, tools):
@@ -513,12 +516,12 @@ class RunManager:
                         },
                     }
                 )
-                context = chat_messages(await self.store.messages.in_context(run.conversation_id))
+                context = await self.prompts.load(run.conversation_id)
             if compacted:  # compaction rebuilds the context, so the system message is renewed
                 agent = await self.store.agents.get(run.agent_id)
                 async with self.store.db.transaction() as tx:
                     await memory.recompile_in(self.store, tx, run.conversation_id, agent)
-                context = chat_messages(await self.store.messages.in_context(run.conversation_id))
+                context = await self.prompts.load(run.conversation_id)
             return context if compacted else None
 
         return make_room

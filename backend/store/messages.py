@@ -185,6 +185,13 @@ def _otid_query(conversation_id: str, otids: list[str]) -> tuple[str, tuple[str,
     )
 
 
+async def context_changed(tx: Tx, conversation_id: str) -> None:
+    """Record a change of the in-context messages other than an append (``context_rev``)."""
+    await tx.execute(
+        "UPDATE conversations SET context_rev = context_rev + 1 WHERE id = ?", (conversation_id,)
+    )
+
+
 class MessageStore:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -324,6 +331,35 @@ class MessageStore:
             " WHERE conversation_id = ? AND in_context = 1 ORDER BY ord",
             (conversation_id,),
         )
+
+    async def context_after(
+        self, conversation_id: str, after_ord: int | None, *, limit: int | None = None
+    ) -> tuple[int, list[sqlite3.Row]]:
+        """The conversation's ``context_rev`` and its in-context messages after ``after_ord``
+        (all of them for ``None``), oldest first, from one snapshot: a kept prompt is extended
+        with them while the revision is the one it was built at. With ``limit`` (a few rows
+        by index) it reads on the loop, else on a reader thread."""
+
+        def read(conn: sqlite3.Connection) -> tuple[int, list[sqlite3.Row]]:
+            conn.execute("BEGIN")
+            try:
+                row = conn.execute(
+                    "SELECT context_rev FROM conversations WHERE id = ?", (conversation_id,)
+                ).fetchone()
+                if row is None:
+                    raise NotFound.of("Conversation", conversation_id)
+                rows = conn.execute(
+                    f"SELECT ord, message_type, content, extra FROM {IN_CONTEXT}"
+                    " WHERE conversation_id = ? AND in_context = 1 AND ord > ? ORDER BY ord"
+                    f"{' LIMIT ?' if limit is not None else ''}",
+                    (conversation_id, -1 if after_ord is None else after_ord)
+                    + (() if limit is None else (limit,)),
+                ).fetchall()
+            finally:
+                conn.execute("COMMIT")
+            return row[0], rows
+
+        return await self.db.read(read, rows=limit)
 
     async def search_agent(
         self,

@@ -293,4 +293,10 @@ MIGRATIONS: list[str] = [
     CREATE INDEX agent_blocks_order ON agent_blocks(agent_id, pos);
     CREATE INDEX agent_tools_order ON agent_tools(agent_id, pos, requires_approval);
     """,
+    # 10: a number that changes with every change of a conversation's in-context messages other
+    # than an append (compaction, a failed input taken out, reset, a recompiled system
+    # message): a server process keeps a conversation's prompt between turns while it holds.
+    """
+    ALTER TABLE conversations ADD COLUMN context_rev INTEGER NOT NULL DEFAULT 0;
+    """,
 ]

@@ -1,0 +1,74 @@
+"""Each conversation's prompt kept between turns, so a turn reads and encodes only what is new.
+
+A kept prompt is valid while the conversation's ``context_rev`` (in the database, so every
+server process on the file sees it) is the one it was built at: appends leave it as it is and
+are read by ``ord`` after the last one kept; any other change of the in-context messages
+(compaction, a failed input taken out, reset, a recompiled system message) bumps it, and the
+prompt is built again from all of them. Building runs on a worker thread, so a long context
+never holds the event loop. The prompts kept are bounded in bytes, least recently used first
+out.
+"""
+
+import asyncio
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from backend.agent.context import ChatBuilder
+from backend.llm.prompt import Prompt
+from backend.store.messages import MessageStore
+
+# Rows read on the event loop when extending a kept prompt; more (another process ran many
+# turns meanwhile) and the prompt is built again on a thread.
+APPEND_ROWS = 64
+DEFAULT_MAX_BYTES = 128 * 1024 * 1024
+
+
+@dataclass
+class _Kept:
+    revision: int
+    last_ord: int | None
+    builder: ChatBuilder
+
+
+class PromptCache:
+    def __init__(self, messages: MessageStore, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+        self.messages = messages
+        self.max_bytes = max_bytes
+        self._kept: OrderedDict[str, _Kept] = OrderedDict()
+        self._bytes = 0
+        self.builds = 0  # full builds so far (the tests see a kept prompt being used)
+
+    async def load(self, conversation_id: str) -> Prompt:
+        """The conversation's context for its next model call, as a full rebuild would give."""
+        kept = self._kept.pop(conversation_id, None)
+        if kept is not None:
+            self._bytes -= kept.builder.log.size
+            revision, rows = await self.messages.context_after(
+                conversation_id, kept.last_ord, limit=APPEND_ROWS
+            )
+            if revision != kept.revision or len(rows) == APPEND_ROWS:
+                kept = None
+            else:
+                kept.builder.extend(rows)
+                if rows:
+                    kept.last_ord = rows[-1]["ord"]
+        if kept is None:
+            revision, rows = await self.messages.context_after(conversation_id, None)
+            builder = await asyncio.to_thread(_build, rows)
+            kept = _Kept(revision, rows[-1]["ord"] if rows else None, builder)
+            self.builds += 1
+        self._keep(conversation_id, kept)
+        return kept.builder.prompt()
+
+    def _keep(self, conversation_id: str, kept: _Kept) -> None:
+        self._kept[conversation_id] = kept
+        self._bytes += kept.builder.log.size
+        while self._bytes > self.max_bytes and self._kept:
+            _, dropped = self._kept.popitem(last=False)
+            self._bytes -= dropped.builder.log.size
+
+
+def _build(rows: list) -> ChatBuilder:
+    builder = ChatBuilder()
+    builder.extend(rows)
+    return builder

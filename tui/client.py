@@ -352,6 +352,24 @@ class ChinwagClient:
         body = await self._every("/v1/conversations/", {"agent_id": agent_id}, limit)
         return [Conversation.model_validate(c) for c in body]
 
+    async def conversations_waiting(self, agent_id: str, conversation_ids: list[str]) -> set[str]:
+        """Which of the agent's conversations wait for a tool call's approval: those whose
+        newest run stopped with ``requires_approval`` (among the agent's 100 newest runs).
+
+        A run of a conversation not in ``conversation_ids`` is the default conversation's
+        (Letta names it with ``conversation_id`` null, chinwag with its own row's id), which
+        the app names by the agent's id.
+        """
+        runs = await self._request(
+            "GET", "/v1/runs/", params={"agent_id": agent_id, "limit": 100, "order": "desc"}
+        )
+        known = set(conversation_ids)
+        newest: dict[str, dict[str, Any]] = {}
+        for run in runs if isinstance(runs, list) else []:
+            conversation_id = run.get("conversation_id")
+            newest.setdefault(conversation_id if conversation_id in known else agent_id, run)
+        return {c for c, run in newest.items() if run.get("stop_reason") == "requires_approval"}
+
     async def get_conversation(self, conversation_id: str) -> Conversation:
         if is_default(conversation_id):
             return default_conversation(await self.get_agent(conversation_id))

@@ -29,6 +29,8 @@ async def test_agents_conversations_and_messages_from_another_client_show_up(
             lambda: "second" in [c.summary for c in app.conversations.conversations],
             what="the conversation",
         )
+        listed = app.conversations.conversations
+        assert listed[0].id == agent.id  # the agent's default conversation stays first
         async for _ in api.send(conversation.id, "from another client"):
             pass
         await wait_until(
@@ -97,3 +99,30 @@ async def test_an_unknown_agent_id_is_warned_about(
         await idle_in(pilot, "agents")
         said = [n.message for n in app._notifications]
         assert any("agent-does-not-exist" in m for m in said), said
+
+
+async def test_a_conversation_another_client_left_waiting_for_approval_is_marked(
+    server: ServerThread, make_app: AppFactory
+) -> None:
+    api = ChinwagClient(server.url)
+    agent = await api.create_agent("asker")
+    await api.set_tool_approval(agent.id, "memory_insert", True)
+    waiting = await api.create_conversation(agent.id, "left waiting")
+    async for _ in api.send(waiting.id, "remember that I like tea"):
+        pass
+    await api.create_conversation(agent.id, "open one")  # the newest: opened at start
+    app = make_app(server.url, sync_interval=0.3, health_interval=0.3)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await idle_in(pilot, "composer", ready=lambda: app.conversation is not None)
+        await wait_until(
+            pilot, lambda: waiting.id in app.conversations.waiting, what="the mark at start"
+        )
+        assert app.conversation is not None and app.conversation.id != waiting.id
+
+        async for _ in api.send(agent.id, "remember that I like coffee"):  # the default one
+            pass
+        await wait_until(
+            pilot, lambda: agent.id in app.conversations.waiting, what="the mark from a tick"
+        )
+        assert "⏸" in str(app.conversations.get_option_at_index(0).prompt)
+    await api.aclose()

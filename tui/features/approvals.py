@@ -60,6 +60,25 @@ class Approvals(Feature):
         if focus and block is not None and not self.app.streaming:
             block.focus()
 
+    async def refresh(self, agent_id: str, conversation_ids: list[str]) -> None:
+        """Learn from the server which of the agent's conversations wait, including ones this
+        app never opened (another client's turn, or an earlier session). The open conversation
+        is left to its transcript, which knows of an answer given a moment ago."""
+        client = self.app.client
+        if client is None:
+            return
+        try:
+            found = await client.conversations_waiting(agent_id, conversation_ids)
+        except ClientError:
+            return  # a server without a runs list: only what this app saw is marked
+        open_id = self.app.conversation.id if self.app.conversation else None
+        for conversation_id in {agent_id, *conversation_ids} - {open_id}:
+            if conversation_id in found:
+                self.waiting.add(conversation_id)
+            else:
+                self.waiting.discard(conversation_id)
+        self.show()
+
     def show(self) -> None:
         conversation = self.app.conversation
         open_waits = conversation is not None and conversation.id in self.waiting

@@ -12,6 +12,7 @@ from typing import Any
 
 from textual.screen import ModalScreen
 
+from tui.client import default_conversation
 from tui.errors import ClientError
 from tui.parts import Feature
 
@@ -49,9 +50,14 @@ class Sync(Feature):
             agent = app.agent
             if agent is not None:
                 items = await client.list_conversations(agent.id)
-                if app.agent is agent and _rows(items) != _rows(app.conversations.conversations):
+                listed = [default_conversation(agent), *items]
+                if app.agent is agent and _rows(listed) != _rows(app.conversations.conversations):
                     open_id = app.conversation.id if app.conversation else None
-                    app.conversations.set_conversations(items, select=open_id)
+                    app.conversations.set_conversations(listed, select=open_id)
+                if app.agent is agent:
+                    await app.features["approvals"].refresh(  # type: ignore[attr-defined]
+                        agent.id, [c.id for c in items]
+                    )
             await app.chat.catch_up()
         except ClientError:
             return  # the status line says so; the next tick tries again

@@ -69,6 +69,9 @@ class ConversationsPane(Part, Vertical):
         # agents) is always the first entry.
         listed = [default_conversation(agent), *items]
         self.conversation_list.set_conversations(listed, select=select)
+        await self.chinwag.features["approvals"].refresh(  # type: ignore[attr-defined]
+            agent.id, [c.id for c in items]
+        )
 
         if self.conversation_list.highlighted is None:
             self.post_message(self.Emptied())

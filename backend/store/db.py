@@ -119,8 +119,9 @@ INLINE_ROWS = 200
 BUSY_RETRY_SECONDS = 0.0005
 BUSY_RETRY_MAX_SECONDS = 0.02
 BUSY_TIMEOUT_SECONDS = 10.0
-# The inline writer never checkpoints on commit (that copies pages and syncs the disk, on the
-# event loop); a reader thread checkpoints after this many commits instead.
+# The writers never checkpoint on commit (that copies pages and syncs the disk: on the event loop
+# for the inline writer, inside the request's time for a bulk one); a reader thread checkpoints
+# after this many commits instead.
 CHECKPOINT_COMMITS = 200
 PRAGMAS = (
     "PRAGMA journal_mode=WAL",
@@ -237,6 +238,7 @@ class Database:
             self._create_private()
             self._writer = await self._connect()
             await self._migrate(self._writer, self.path)
+            await self._writer.execute("PRAGMA wal_autocheckpoint=0")
             self._inline = self._read_connection()
             self._inline_writer = self._read_connection()
             self._inline_writer.execute("PRAGMA busy_timeout=0")
@@ -365,6 +367,7 @@ class Database:
                     await self._writer.execute("ROLLBACK")
                 raise
             await self._writer.execute("COMMIT")
+        self._committed()
 
     @staticmethod
     async def _begin(conn: sqlite3.Connection) -> None:

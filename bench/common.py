@@ -39,14 +39,15 @@ def rss_mb(pid: int) -> float:
     raise RuntimeError(f"no VmRSS for process {pid}")
 
 
-def _cpu_seconds(pid: int) -> float:
+def process_cpu_seconds(pid: int) -> float:
     """User + system CPU of one process (all its threads), from ``/proc/<pid>/stat``."""
     stat = Path(f"/proc/{pid}/stat").read_text()
     fields = stat[stat.rindex(")") + 2 :].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _children(pid: int) -> list[int]:
+def child_pids(pid: int) -> list[int]:
+    """The processes that ``pid`` started and that still run."""
     found = []
     for task in Path(f"/proc/{pid}/task").iterdir():
         children = task / "children"
@@ -61,8 +62,8 @@ def process_tree_cpu_seconds(pid: int) -> float:
     while todo:
         current = todo.pop()
         with contextlib.suppress(FileNotFoundError, ProcessLookupError):
-            total += _cpu_seconds(current)
-            todo += _children(current)
+            total += process_cpu_seconds(current)
+            todo += child_pids(current)
     return total
 
 

@@ -2,62 +2,110 @@
 
 Against a real server with the builtin model answering at once, ``--clients`` clients each send
 to their own conversation in a loop (each send read to ``[DONE]``) for ``--seconds``, after a
-warm-up; the figure is completed sends per second, once with one worker and once with
-``--workers`` on fresh databases, in the same run. The clients are raw asyncio sockets (one
-connection per send) so that they take little of the machine's CPU from the servers. Target
-(issue 13): two workers at least 1.6× the sends per second of one.
+warm-up; the figure is completed sends per second. One worker and ``--workers`` workers run on
+fresh databases in alternating rounds (1, N, 1, N …, ``--rounds`` of each) so that the load
+other programs put on the machine falls on both alike; the table gives each round's figure
+with the load average next to it, and the gain as the range over pairs of neighbouring rounds.
 
-    .venv/bin/python -m bench.server_workers [--workers 2] [--clients 50] [--seconds 10]
+The clients are lean: raw HTTP/1.1 on asyncio streams, no HTTP library, each client keeping
+its connection alive between sends (``--fresh-connections`` opens one per send instead). Every
+figure comes with the CPU milliseconds per send of each process — the client, each server
+process — so that it shows whether the servers or the load generator ran out of cores.
+Target (issue 13): two workers at least 1.6× the sends per second of one.
+
+    .venv/bin/python -m bench.server_workers [--workers 2] [--clients 50] [--seconds 10] \\
+        [--rounds 2]
 """
 
 import argparse
 import asyncio
 import contextlib
+import itertools
 import json
+import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 
-from bench.common import BenchServer, Row, machine, print_table, workspace
+from bench.common import (
+    BenchServer,
+    Row,
+    child_pids,
+    machine,
+    print_table,
+    process_cpu_seconds,
+    workspace,
+)
 from bench.server_sending import builtin_config
 
 MIN_GAIN = 1.6
 WARMUP_SECONDS = 2.0
+END_OF_CHUNKS = b"\r\n0\r\n\r\n"
 
 
 class SendFailed(Exception):
     """A send whose answer was not a finished turn."""
 
 
-async def send(port: int, path: str, body: bytes) -> None:
-    """POST one message and read the stream to its end."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    try:
-        writer.write(
-            f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json"
-            f"\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
+class Connection:
+    """One HTTP/1.1 connection that sends messages and reads each stream to its end."""
+
+    def __init__(self, port: int, keepalive: bool) -> None:
+        self.port = port
+        self.keepalive = keepalive
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def send(self, path: str, body: bytes) -> None:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
+        assert self.reader is not None
+        close = "" if self.keepalive else "Connection: close\r\n"
+        self.writer.write(
+            f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\nContent-Type: "
+            f"application/json\r\nContent-Length: {len(body)}\r\n{close}\r\n".encode()
             + body
         )
-        answer = await reader.read()
-    finally:
-        writer.close()
-        with contextlib.suppress(OSError):
-            await writer.wait_closed()
-    if b'"end_turn"' not in answer or b"data: [DONE]" not in answer:
-        raise SendFailed(answer[:300].decode(errors="replace"))
+        answer = bytearray()
+        while not answer.endswith(END_OF_CHUNKS):
+            data = await self.reader.read(65536)
+            if not data:
+                break
+            answer += data
+            if not answer.startswith(b"HTTP/1.1 200"):
+                await self.close()
+                raise SendFailed(answer[:300].decode(errors="replace"))
+        if not self.keepalive or not answer.endswith(END_OF_CHUNKS):
+            await self.close()
+        if b'"end_turn"' not in answer or b"data: [DONE]" not in answer:
+            raise SendFailed(answer[:300].decode(errors="replace"))
+
+    async def close(self) -> None:
+        writer, self.writer, self.reader = self.writer, None, None
+        if writer is not None:
+            writer.close()
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
 
 
-async def client_loop(port: int, conversation_id: str, until: float, counted_from: float) -> int:
+async def client_loop(
+    port: int, conversation_id: str, until: float, counted_from: float, keepalive: bool
+) -> int:
     path = f"/v1/conversations/{conversation_id}/messages"
+    connection = Connection(port, keepalive)
     done = 0
     i = 0
-    while time.perf_counter() < until:
-        i += 1
-        body = json.dumps({"messages": [{"role": "user", "content": f"note {i}"}]}).encode()
-        await send(port, path, body)
-        if time.perf_counter() > counted_from:
-            done += 1
+    try:
+        while time.perf_counter() < until:
+            i += 1
+            body = json.dumps({"messages": [{"role": "user", "content": f"note {i}"}]}).encode()
+            await connection.send(path, body)
+            if time.perf_counter() > counted_from:
+                done += 1
+    finally:
+        await connection.close()
     return done
 
 
@@ -73,32 +121,74 @@ def prepare(server: BenchServer, clients: int) -> list[str]:
         ]
 
 
-def sustained(workdir: Path, workers: int, clients: int, seconds: float) -> tuple[float, float]:
-    """Sends per second, and server CPU milliseconds per send, with ``workers`` processes."""
+def processes(server: BenchServer) -> dict[str, int]:
+    """The server's processes: the one started, and with ``--workers`` its forked workers."""
+    children = sorted(child_pids(server.pid))
+    if not children:
+        return {"server": server.pid}
+    return {"parent": server.pid, **{f"worker {i + 1}": pid for i, pid in enumerate(children)}}
+
+
+def cpu_of(pids: dict[str, int]) -> dict[str, float]:
+    cpu = {}
+    for name, pid in pids.items():
+        with contextlib.suppress(FileNotFoundError, ProcessLookupError):
+            cpu[name] = process_cpu_seconds(pid)
+    return cpu
+
+
+@dataclass
+class Figure:
+    """One configuration's sustained rate, and CPU milliseconds per send of each process."""
+
+    workers: int
+    sends_per_second: float
+    cpu_ms_per_send: dict[str, float]
+    load: str
+
+    @property
+    def server_ms(self) -> float:
+        return sum(v for k, v in self.cpu_ms_per_send.items() if k != "client")
+
+    def describe(self) -> str:
+        parts = ", ".join(f"{k} {v:.2f}" for k, v in self.cpu_ms_per_send.items())
+        return (
+            f"{self.sends_per_second:6.0f} sends/s; CPU ms/send: {parts} (servers "
+            f"{self.server_ms:.2f}); load {self.load}"
+        )
+
+
+def sustained(workdir: Path, workers: int, clients: int, seconds: float, keepalive: bool) -> Figure:
+    """Sends per second and CPU per send with ``workers`` server processes."""
     workdir.mkdir()
     with BenchServer(workdir, builtin_config(), ("--workers", str(workers))) as server:
         conversations = prepare(server, clients)
+        pids = processes(server)
 
-        async def run() -> tuple[int, float]:
+        async def run() -> tuple[int, dict[str, float]]:
             start = time.perf_counter()
             counted_from = start + WARMUP_SECONDS
             until = counted_from + seconds
-            cpu_before = 0.0
+            before: dict[str, float] = {}
 
             async def mark_cpu() -> None:
-                nonlocal cpu_before
                 await asyncio.sleep(WARMUP_SECONDS)
-                cpu_before = server.cpu_seconds()
+                before.update(cpu_of(pids), client=time.process_time())
 
             marker = asyncio.create_task(mark_cpu())
             counts = await asyncio.gather(
-                *(client_loop(server.port, c, until, counted_from) for c in conversations)
+                *(
+                    client_loop(server.port, c, until, counted_from, keepalive)
+                    for c in conversations
+                )
             )
+            after = {**cpu_of(pids), "client": time.process_time()}
             await marker
-            return sum(counts), server.cpu_seconds() - cpu_before
+            return sum(counts), {k: after[k] - before[k] for k in after if k in before}
 
         done, cpu = asyncio.run(run())
-    return done / seconds, cpu * 1000 / max(1, done)
+    per_send = {k: v * 1000 / max(1, done) for k, v in cpu.items()}
+    return Figure(workers, done / seconds, per_send, " ".join(f"{x:.1f}" for x in os.getloadavg()))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -106,32 +196,47 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--rounds", type=int, default=2, help="rounds of each configuration")
+    parser.add_argument("--fresh-connections", action="store_true", help="one connection per send")
     args = parser.parse_args(argv)
+    keepalive = not args.fresh_connections
     print(f"machine: {machine()}", flush=True)
+    figures: list[Figure] = []
     try:
         with workspace() as tmp:
-            one, one_cpu = sustained(tmp / "one", 1, args.clients, args.seconds)
-            print(f"1 worker: {one:.0f} sends/s", flush=True)
-            many, many_cpu = sustained(tmp / "many", args.workers, args.clients, args.seconds)
+            for i in range(args.rounds):
+                for workers in (1, args.workers):
+                    figure = sustained(
+                        tmp / f"{i}-{workers}", workers, args.clients, args.seconds, keepalive
+                    )
+                    print(f"{workers} worker(s): {figure.describe()}", flush=True)
+                    figures.append(figure)
     except KeyboardInterrupt:
         print("\ninterrupted; servers stopped and temporary files removed")
         return 130
-    gain = many / one
-    rows = [
-        Row("1 worker: sustained sends/s", f"{one:.0f} ({one_cpu:.2f} ms server CPU per send)"),
-        Row(
-            f"{args.workers} workers: sustained sends/s",
-            f"{many:.0f} ({many_cpu:.2f} ms server CPU per send)",
-        ),
-        Row(
-            f"{args.workers} workers against 1",
-            f"{gain:.2f}×",
-            f"≥ {MIN_GAIN:g}×",
-            gain >= MIN_GAIN,
-        ),
+    # Each figure against its neighbours of the other kind: 1,N,1,N gives N/1 three times.
+    gains = [
+        (b if b.workers != 1 else a).sends_per_second
+        / (a if a.workers == 1 else b).sends_per_second
+        for a, b in itertools.pairwise(figures)
     ]
+    rows = [
+        Row(f"{f.workers} worker(s), round {i // 2 + 1}", f.describe())
+        for i, f in enumerate(figures)
+    ]
+    rows.append(
+        Row(
+            f"{args.workers} workers against 1 (neighbouring rounds)",
+            f"{min(gains):.2f}–{max(gains):.2f}×",
+            f"≥ {MIN_GAIN:g}×",
+            min(gains) >= MIN_GAIN,
+        )
+    )
+    connections = "keep-alive" if keepalive else "a connection per send"
     print_table(
-        f"Sustained sends with --workers ({args.clients} clients, {args.seconds:g} s each)", rows
+        f"Sustained sends with --workers ({args.clients} clients, {connections}, "
+        f"{args.seconds:g} s each)",
+        rows,
     )
     return 0
 

@@ -5,8 +5,8 @@ server process on the file sees it) is the one it was built at: appends leave it
 are read by ``ord`` after the last one kept; any other change of the in-context messages
 (compaction, a failed input taken out, reset, a recompiled system message) bumps it, and the
 prompt is built again from all of them. Building runs on a worker thread, so a long context
-never holds the event loop. The prompts kept are bounded in bytes, least recently used first
-out.
+never holds the event loop. The prompts kept are bounded in bytes and in number, least
+recently used first out.
 """
 
 import asyncio
@@ -17,10 +17,11 @@ from backend.agent.context import ChatBuilder
 from backend.llm.prompt import Prompt
 from backend.store.messages import MessageStore
 
-# Rows read on the event loop when extending a kept prompt; more (another process ran many
-# turns meanwhile) and the prompt is built again on a thread.
-APPEND_ROWS = 64
+# Rows read and added on the event loop; more (a long context to build, or another process ran
+# many turns meanwhile) and the prompt is built on a worker thread.
+FEW_ROWS = 64
 DEFAULT_MAX_BYTES = 128 * 1024 * 1024
+DEFAULT_MAX_KEPT = 256  # conversations; one not kept costs a rebuild on its next turn
 
 
 @dataclass
@@ -31,9 +32,15 @@ class _Kept:
 
 
 class PromptCache:
-    def __init__(self, messages: MessageStore, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+    def __init__(
+        self,
+        messages: MessageStore,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        max_kept: int = DEFAULT_MAX_KEPT,
+    ) -> None:
         self.messages = messages
         self.max_bytes = max_bytes
+        self.max_kept = max_kept
         self._kept: OrderedDict[str, _Kept] = OrderedDict()
         self._bytes = 0
         self.builds = 0  # full builds so far (the tests see a kept prompt being used)
@@ -44,26 +51,34 @@ class PromptCache:
         if kept is not None:
             self._bytes -= kept.builder.log.size
             revision, rows = await self.messages.context_after(
-                conversation_id, kept.last_ord, limit=APPEND_ROWS
+                conversation_id, kept.last_ord, limit=FEW_ROWS
             )
-            if revision != kept.revision or len(rows) == APPEND_ROWS:
+            if revision != kept.revision or len(rows) == FEW_ROWS:
                 kept = None
             else:
                 kept.builder.extend(rows)
                 if rows:
                     kept.last_ord = rows[-1]["ord"]
         if kept is None:
-            revision, rows = await self.messages.context_after(conversation_id, None)
-            builder = await asyncio.to_thread(_build, rows)
-            kept = _Kept(revision, rows[-1]["ord"] if rows else None, builder)
-            self.builds += 1
+            kept = await self._build(conversation_id)
         self._keep(conversation_id, kept)
         return kept.builder.prompt()
+
+    async def _build(self, conversation_id: str) -> _Kept:
+        """The prompt from all the in-context messages: on the loop if they are few."""
+        self.builds += 1
+        revision, rows = await self.messages.context_after(conversation_id, None, limit=FEW_ROWS)
+        if len(rows) < FEW_ROWS:
+            builder = _build(rows)
+        else:
+            revision, rows = await self.messages.context_after(conversation_id, None)
+            builder = await asyncio.to_thread(_build, rows)
+        return _Kept(revision, rows[-1]["ord"] if rows else None, builder)
 
     def _keep(self, conversation_id: str, kept: _Kept) -> None:
         self._kept[conversation_id] = kept
         self._bytes += kept.builder.log.size
-        while self._bytes > self.max_bytes and self._kept:
+        while self._kept and (self._bytes > self.max_bytes or len(self._kept) > self.max_kept):
             _, dropped = self._kept.popitem(last=False)
             self._bytes -= dropped.builder.log.size
 

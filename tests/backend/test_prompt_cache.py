@@ -10,9 +10,12 @@ import pytest
 from starlette.applications import Starlette
 
 from backend.agent.context import chat_messages
+from backend.agent.prompt_cache import FEW_ROWS, PromptCache
+from backend.store import NewMessage, Store
 from tests.backend.test_sending import new_conversation
 from tests.conftest import ServerFactory, fake_provider_config
 from tests.fakes.fake_openai import FakeOpenAI, Fault, Reply, call
+from tests.seed import new_agent
 from tests.servers import ServerThread
 from tests.sse import send
 
@@ -163,3 +166,47 @@ def test_two_servers_on_one_database(
         sent = turn(a, one, fake_llm, cid, "after the compaction elsewhere")
         assert any(m["content"].endswith("Summary.") for m in sent if m["role"] == "user")
     assert builds(one) == 2  # the first turn, and the turn after the compaction
+
+
+async def _talk(store: Store, conversation_id: str, start: int, count: int) -> None:
+    messages = [
+        NewMessage("user_message" if i % 2 == 0 else "assistant_message", f"message {i}")
+        for i in range(start, start + count)
+    ]
+    async with store.db.transaction() as tx:
+        await store.messages.append(tx, conversation_id, messages)
+
+
+async def test_many_messages_appended_elsewhere_and_the_bounds(tmp_path: Path) -> None:
+    store = Store(tmp_path / "chinwag.db")
+    await store.open()
+    try:
+        agent = await new_agent(store)
+        ids = [(await store.conversations.create(agent["id"], None))["id"] for _ in range(3)]
+        cache = PromptCache(store.messages, max_kept=2)
+
+        async def check(conversation_id: str) -> None:
+            expected = chat_messages(await store.messages.in_context(conversation_id))
+            assert (await cache.load(conversation_id)).messages == expected
+
+        await _talk(store, ids[0], 0, 100)
+        await check(ids[0])  # built on a thread: more than a few rows
+        await _talk(store, ids[0], 100, 3)
+        await check(ids[0])  # extended
+        assert cache.builds == 1
+        await _talk(store, ids[0], 103, FEW_ROWS)  # as if another process had run many turns
+        await check(ids[0])
+        assert cache.builds == 2
+        for conversation_id in ids:
+            await _talk(store, conversation_id, 200, 2)
+            await check(conversation_id)
+        assert cache.builds == 4
+        await check(ids[0])  # the least recently used one was let go: two are kept
+        assert cache.builds == 5
+        small = PromptCache(store.messages, max_bytes=1)  # nothing fits: built every time
+        expected = chat_messages(await store.messages.in_context(ids[1]))
+        for _ in range(2):
+            assert (await small.load(ids[1])).messages == expected
+        assert small.builds == 2
+    finally:
+        await store.close()

@@ -23,6 +23,7 @@ from backend.middleware import (
 )
 from backend.openapi import build_openapi
 from backend.routes import ENDPOINTS, starlette_routes
+from backend.routing import IndexedRouter
 from backend.runs.manager import RunManager
 from backend.services import Services
 from backend.settings import Settings
@@ -108,5 +109,5 @@ def create_app(settings: Settings) -> Starlette:
         exception_handlers={ApiError: _api_error, HTTPException: _http_error},
         lifespan=lifespan,
     )
-    app.router.redirect_slashes = False
+    app.router = IndexedRouter(app.router.routes, lifespan=lifespan, redirect_slashes=False)
     return app

@@ -6,6 +6,7 @@ handling. The order in :func:`backend.app.create_app` is the order of the checks
 ``Host`` and ``Origin`` first (a web page never gets further), then the token, then the body.
 """
 
+import functools
 import hmac
 import ipaddress
 import json
@@ -67,6 +68,13 @@ def is_loopback_name(name: str) -> bool:
         return False
 
 
+@functools.lru_cache(maxsize=64)
+def _names_loopback(host: str) -> bool:
+    """Whether a ``Host`` header names this machine's loopback: a client sends the same one
+    on every request, and parsing an address each time cost more than the rest of the check."""
+    return is_loopback_name(host_name(host))
+
+
 class CallerGuard:
     """Keeps web pages out (API.md 1, "Who may call").
 
@@ -89,7 +97,7 @@ class CallerGuard:
             return
         raw_host = _header(scope, b"host")
         host = raw_host.decode("latin-1") if raw_host is not None else None
-        if self.restrict_host and host is not None and not is_loopback_name(host_name(host)):
+        if self.restrict_host and host is not None and not _names_loopback(host):
             await send_error(
                 send,
                 ForbiddenHost(

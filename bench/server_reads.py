@@ -5,9 +5,9 @@ and a reference server (``bench.bare_server``: the same uvicorn options, one rou
 answering ``JSONResponse`` of the very JSON chinwag returned; the bench checks that its bytes
 equal chinwag's), then sends the same number of sequential keep-alive requests to each, in
 interleaved rounds, and reads each process's CPU time (user + system, all threads) from
-``/proc``. Target (issue 13): chinwag's CPU per request at
-most 1.5× the bare endpoint's, for a 50-message page, a cursor page, the conversation list and
-the agent list.
+``/proc``. Target (issue 13): chinwag's CPU per request at most 1.5× the bare endpoint's, for a
+50-message page, a cursor page, the conversation list and the agent list (agents with two
+memory blocks, without tools and with the base tools, as the app makes them).
 
     .venv/bin/python -m bench.server_reads [--requests 2000] [--rounds 4]
 """
@@ -24,6 +24,7 @@ from pathlib import Path
 import httpx
 
 from backend.store import Store
+from backend.tools import DEFAULT_TOOLS, definitions
 from bench.common import (
     REPO_ROOT,
     BenchServer,
@@ -34,12 +35,38 @@ from bench.common import (
     process_tree_cpu_seconds,
     workspace,
 )
-from bench.server_history import seed
+from bench.server_history import MODEL, SYSTEM, seed
 
 MAX_RATIO = 1.5
 MESSAGES = 1000
 AGENTS = 200
+TOOL_AGENTS = 50
 CONVERSATIONS = 60
+
+
+async def seed_agents_with_tools(db_path: Path, count: int) -> None:
+    """Agents as the app makes them: two memory blocks and the base tools."""
+    store = Store(db_path)
+    await store.open()
+    try:
+        await store.tools.ensure(definitions())
+        tool_ids = await store.tools.resolve(list(DEFAULT_TOOLS), [])
+        for i in range(count):
+            await store.agents.create(
+                name=f"bench-tools-agent-{i:04d}",
+                model=MODEL,
+                embedding=None,
+                system=SYSTEM,
+                agent_type="letta_v1_agent",
+                tags=["bench"],
+                blocks=[
+                    {"label": "persona", "value": "A patient gardener.", "limit": 5000},
+                    {"label": "human", "value": "Sam, who forgets things.", "limit": 5000},
+                ],
+                tool_ids=tool_ids,
+            )
+    finally:
+        await store.close()
 
 
 async def seed_conversations(db_path: Path, agent_id: str, count: int) -> None:
@@ -127,6 +154,7 @@ def main(argv: list[str] | None = None) -> int:
             server = BenchServer(tmp)
             agent_ids, histories = asyncio.run(seed(server.db_path, [MESSAGES], AGENTS))
             asyncio.run(seed_conversations(server.db_path, agent_ids[0], CONVERSATIONS))
+            asyncio.run(seed_agents_with_tools(server.db_path, TOOL_AGENTS))
             h = histories[0]
             reads = {
                 "page, newest 50": (
@@ -141,7 +169,14 @@ def main(argv: list[str] | None = None) -> int:
                     "/v1/conversations/",
                     {"agent_id": agent_ids[0], "limit": 50},
                 ),
-                "agent list, 50": ("/v1/agents/", {"limit": 50}),
+                "agent list, 50 (blocks, no tools)": (
+                    "/v1/agents/",
+                    {"order": "asc", "limit": 50},
+                ),
+                "agent list, 50 (blocks, base tools)": (
+                    "/v1/agents/",
+                    {"order": "desc", "limit": 50},
+                ),
             }
             with server, httpx.Client(base_url=server.url, timeout=60) as client:
                 answers = {

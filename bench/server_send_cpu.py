@@ -3,10 +3,12 @@ OpenAI-compatible server (the fake one of the tests, real HTTP through the ``ope
 
 Seeds conversations of ``--lengths`` in-context messages straight into the database, starts a
 real server, sends ``--sends`` messages to each (each read to ``[DONE]``) and reads the server
-process's CPU time (user + system, all threads) around each conversation's sends. Target
-(issue 13): the CPU per send at 1,000 and at 10,000 messages within 1.3× of that at 10.
+process's CPU time (user + system, all threads) around each conversation's sends. The sends go
+in ``--rounds`` rounds that visit every length in turn, so that a busy spell of the machine
+weighs on all lengths alike. Target (issue 13): the CPU per send at 1,000 and at 10,000
+messages within 1.3× of that at 10.
 
-    .venv/bin/python -m bench.server_send_cpu [--lengths 10 1000 10000] [--sends 20]
+    .venv/bin/python -m bench.server_send_cpu [--lengths 10 1000 10000] [--sends 40] [--rounds 5]
 """
 
 import argparse
@@ -73,27 +75,36 @@ def send(http: httpx.Client, conversation_id: str, i: int) -> None:
 
 
 def cpu_per_send(
-    workdir: Path, config: dict[str, dict[str, Any]], model: str, lengths: list[int], sends: int
+    workdir: Path,
+    config: dict[str, dict[str, Any]],
+    model: str,
+    lengths: list[int],
+    sends: int,
+    rounds: int,
 ) -> dict[int, float]:
     workdir.mkdir()
     server = BenchServer(workdir, config)
     conversations = asyncio.run(seed(server.db_path, model, lengths))
-    used: dict[int, float] = {}
+    used = dict.fromkeys(conversations, 0.0)
+    per_round = max(1, sends // rounds)
     with server, httpx.Client(base_url=server.url, timeout=120) as http:
-        for n, conversation_id in conversations.items():
+        for conversation_id in conversations.values():
             for i in range(WARMUP_SENDS):
                 send(http, conversation_id, i)
-            before = server.cpu_seconds()
-            for i in range(sends):
-                send(http, conversation_id, i)
-            used[n] = (server.cpu_seconds() - before) * 1000 / sends
-    return used
+        for _ in range(rounds):
+            for n, conversation_id in conversations.items():
+                before = server.cpu_seconds()
+                for i in range(per_round):
+                    send(http, conversation_id, i)
+                used[n] += server.cpu_seconds() - before
+    return {n: seconds * 1000 / (per_round * rounds) for n, seconds in used.items()}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--lengths", type=int, nargs="+", default=[10, 1000, 10_000])
-    parser.add_argument("--sends", type=int, default=20)
+    parser.add_argument("--sends", type=int, default=40, help="sends per length")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds the sends are spread over")
     args = parser.parse_args(argv)
     lengths = sorted(set(args.lengths))
     print(f"machine: {machine()}", flush=True)
@@ -120,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
             }
             for i, (label, (config, model)) in enumerate(setups.items()):
                 start = time.perf_counter()
-                used = cpu_per_send(tmp / f"s{i}", config, model, lengths, args.sends)
+                used = cpu_per_send(tmp / f"s{i}", config, model, lengths, args.sends, args.rounds)
                 print(f"{label}: done in {time.perf_counter() - start:.0f} s", flush=True)
                 base = used[lengths[0]]
                 for n in lengths:
@@ -137,7 +148,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\ninterrupted; servers stopped and temporary files removed")
         return 130
-    print_table(f"Server CPU per send against context length ({args.sends} sends each)", rows)
+    title = f"Server CPU per send against context length ({args.sends} sends each"
+    print_table(f"{title}, in {args.rounds} rounds)", rows)
     return 0
 
 

@@ -68,13 +68,12 @@ def _said(prompt: Prompt) -> tuple[int, tuple[str, ...]]:
     What the prompt's stable messages give is kept in its memo, so the next turn of the
     conversation reads only the messages after them.
     """
-    messages = prompt.messages
     start, count, recent = prompt.memo.get(_SAID, (0, 0, ()))
     if start > prompt.stable:
         start, count, recent = 0, 0, ()
-    count, recent = _fold_said(count, recent, messages[start : prompt.stable])
+    count, recent = _fold_said(count, recent, prompt[start : prompt.stable])
     prompt.memo[_SAID] = (prompt.stable, count, recent)
-    return _fold_said(count, recent, messages[prompt.stable :])
+    return _fold_said(count, recent, prompt[prompt.stable :])
 
 
 def compose_reply(messages: Sequence[dict] | Prompt) -> str:
@@ -135,8 +134,7 @@ class BuiltinProvider(Provider):
                 f"but the conversation needs about {prompt_tokens}."
             )
         offered = [t.get("function", {}).get("name", "") for t in tools or []]
-        listed = prompt.messages
-        call = plan_tool_call(listed, offered)
+        call = plan_tool_call(prompt, offered)
         if call is not None:
             yield ToolCallDelta(0, call.id, call.name, "")
             half = len(call.arguments) // 2
@@ -146,7 +144,7 @@ class BuiltinProvider(Provider):
             yield Usage(prompt_tokens, estimate_text_tokens(call.arguments))
             yield Finish("tool_calls")
             return
-        reply = report_tool_results(listed) or recall(listed, offered) or compose_reply(prompt)
+        reply = report_tool_results(prompt) or recall(prompt, offered) or compose_reply(prompt)
         reason = "stop"
         if max_tokens is not None and estimate_text_tokens(reply) > max_tokens:
             reply, reason = reply[: max_tokens * BYTES_PER_TOKEN], "length"

@@ -16,6 +16,7 @@ Anything else gets the echo reply of ``builtin.compose_reply``.
 import hashlib
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,7 +54,7 @@ def _strip_end(text: str) -> str:
     return text.strip().rstrip(".!?").strip()
 
 
-def _call_id(messages: list[dict], name: str, arguments: str) -> str:
+def _call_id(messages: Sequence[dict], name: str, arguments: str) -> str:
     """Deterministic, and unique within a conversation: the context's length and the message
     answered are part of it (hashing the whole context would cost time on every step)."""
     key = [len(messages), said(messages[-1]), name, arguments]
@@ -61,7 +62,7 @@ def _call_id(messages: list[dict], name: str, arguments: str) -> str:
     return f"call_{digest[:24]}"
 
 
-def plan_tool_call(messages: list[dict], tools: list[str]) -> PlannedCall | None:
+def plan_tool_call(messages: Sequence[dict], tools: list[str]) -> PlannedCall | None:
     """The tool call the latest user message asks for, if its tool is offered."""
     if not messages or messages[-1].get("role") != "user":
         return None
@@ -83,7 +84,7 @@ def plan_tool_call(messages: list[dict], tools: list[str]) -> PlannedCall | None
     return PlannedCall(_call_id(messages, name, arguments), name, arguments)
 
 
-def _block_in_system(messages: list[dict], label: str) -> str | None:
+def _block_in_system(messages: Sequence[dict], label: str) -> str | None:
     for m in messages:
         if m.get("role") == "system":
             found = re.search(
@@ -96,7 +97,7 @@ def _block_in_system(messages: list[dict], label: str) -> str | None:
     return None
 
 
-def _calls_by_id(messages: list[dict]) -> dict[str, dict]:
+def _calls_by_id(messages: Sequence[dict]) -> dict[str, dict]:
     return {
         call.get("id"): call.get("function") or {}
         for m in messages
@@ -128,7 +129,7 @@ def _arguments(function: dict) -> dict:
     return args if isinstance(args, dict) else {}
 
 
-def current_block(messages: list[dict], label: str) -> str | None:
+def current_block(messages: Sequence[dict], label: str) -> str | None:
     """A block's value as the model last saw it: the latest successful edit, else the prompt."""
     calls = _calls_by_id(messages)
     value = _block_in_system(messages, label)
@@ -146,7 +147,7 @@ def current_block(messages: list[dict], label: str) -> str | None:
     return value
 
 
-def _calls_answered(messages: list[dict], results: list[dict]) -> dict[str, dict]:
+def _calls_answered(messages: Sequence[dict], results: list[dict]) -> dict[str, dict]:
     """The calls that the trailing ``results`` answer, found from the end: a context's length
     must not cost each step time."""
     needed = {m.get("tool_call_id") for m in results}
@@ -162,7 +163,7 @@ def _calls_answered(messages: list[dict], results: list[dict]) -> dict[str, dict
     return calls
 
 
-def report_tool_results(messages: list[dict]) -> str | None:
+def report_tool_results(messages: Sequence[dict]) -> str | None:
     """The reply after a step of tool calls: what each one did."""
     results = []
     for m in reversed(messages):
@@ -187,7 +188,7 @@ def report_tool_results(messages: list[dict]) -> str | None:
     return "\n".join(lines)
 
 
-def recall(messages: list[dict], tools: list[str]) -> str | None:
+def recall(messages: Sequence[dict], tools: list[str]) -> str | None:
     """The answer to "what do you remember" from an agent with memory tools, else None."""
     if not messages or messages[-1].get("role") != "user":
         return None

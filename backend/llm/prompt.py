@@ -12,7 +12,7 @@ as the request body writes everything else.
 
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, overload
 
 from backend.llm.tokens import REPLY_PRIMING, estimate_message_tokens
 
@@ -74,8 +74,11 @@ def _copy(message: dict[str, Any]) -> dict[str, Any]:
     return {**message, "tool_calls": list(calls)} if calls is not None else dict(message)
 
 
-class Prompt:
+class Prompt(Sequence[dict[str, Any]]):
     """The messages of one model call, with their JSON array and token estimate at hand.
+
+    It is a sequence of the messages itself, read through to the log: listing them all
+    (:attr:`messages`) would copy one reference per message.
 
     ``stable`` leading messages are sealed in the log: they stay exactly as they are while
     ``memo`` (shared by the prompts of one log) lives, so a provider may keep there what it
@@ -114,11 +117,29 @@ class Prompt:
     def __len__(self) -> int:
         return self.stable + len(self._rest)
 
+    @overload
+    def __getitem__(self, index: int) -> dict[str, Any]: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[dict[str, Any]]: ...
+    def __getitem__(self, index: int | slice) -> dict[str, Any] | list[dict[str, Any]]:
+        if isinstance(index, slice):
+            start, stop, step = index.indices(len(self))
+            if step == 1 and stop <= self.stable:
+                return self._log.messages[start:stop]
+            if step == 1 and start >= self.stable:
+                return self._rest[start - self.stable : stop - self.stable]
+            return self.messages[index]
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError("prompt index out of range")
+        if index < self.stable:
+            return self._log.messages[index]
+        return self._rest[index - self.stable]
+
     @property
     def last(self) -> dict[str, Any] | None:
-        if self._rest:
-            return self._rest[-1]
-        return self._log.messages[self.stable - 1] if self.stable else None
+        return self[-1] if len(self) else None
 
     @property
     def tokens(self) -> int:

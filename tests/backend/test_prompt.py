@@ -59,6 +59,10 @@ def test_a_prompt_grown_in_two_parts_equals_one_built_at_once(split: int) -> Non
     whole = chat_messages(ROWS)
     assert grown.messages == whole
     assert len(grown) == len(whole) and grown.last == whole[-1]
+    # Read as a sequence without listing it: every index and cut as the list gives it.
+    assert list(grown) == whole and [grown[-i] for i in range(1, len(whole) + 1)] == whole[::-1]
+    for cut in (slice(0, grown.stable), slice(grown.stable, None), slice(1, -1), slice(None)):
+        assert grown[cut] == whole[cut]
     assert grown.tokens == estimate_tokens(whole)
     assert json.loads(grown.json_body(b"", b"")) == whole
     assert grown.json_body(b"<", b">") == b"<" + _dumps(whole) + b">"

@@ -2,6 +2,7 @@
 sent to the model on every turn are those a rebuild from the database gives, after appends,
 compaction, a failed turn, memory changes and reset, and with two servers on one file."""
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ from tests.backend.test_sending import new_conversation
 from tests.conftest import ServerFactory, fake_provider_config
 from tests.fakes.fake_openai import FakeOpenAI, Fault, Reply, call
 from tests.seed import new_agent
-from tests.servers import ServerThread
+from tests.servers import ServerProcess, ServerThread
 from tests.sse import send
 
 
@@ -44,7 +45,8 @@ def turn(
     conversation_id: str,
     text: str,
 ) -> list[dict[str, Any]]:
-    """Send ``text``; check that the model got the context a rebuild gives; return it."""
+    """Send ``text`` through ``http`` (to any server on ``server``'s database); check that the
+    model got the context a rebuild gives; return it."""
     fake.reply = f"Reply to {text}"
     got = send(http, conversation_id, text)
     assert got[-1].data == "[DONE]"
@@ -57,12 +59,15 @@ def turn(
 
 @pytest.fixture
 def servers(
-    tmp_path: Path, server_factory: ServerFactory, fake_llm: FakeOpenAI
-) -> tuple[ServerThread, ServerThread]:
-    """Two servers (each with its own kept prompts) on one database file."""
+    tmp_path: Path, config_file: Path, server_factory: ServerFactory, fake_llm: FakeOpenAI
+) -> Iterator[tuple[ServerThread, ServerProcess]]:
+    """Two server processes on one database file: this one, and a child."""
     db = tmp_path / "shared.db"
-    config = fake_provider_config(fake_llm)
-    return server_factory(db_path=db, config=config), server_factory(db_path=db, config=config)
+    other = ServerProcess(db, config_file)
+    try:
+        yield server_factory(db_path=db, config=fake_provider_config(fake_llm)), other
+    finally:
+        other.stop()
 
 
 def test_appends_extend_the_kept_prompt(llm_server: ServerThread, fake_llm: FakeOpenAI) -> None:
@@ -149,22 +154,29 @@ def test_reset_starts_the_prompt_again(llm_server: ServerThread, fake_llm: FakeO
         assert [m["role"] for m in sent] == ["system", "user"]
 
 
-def test_two_servers_on_one_database(
-    servers: tuple[ServerThread, ServerThread], fake_llm: FakeOpenAI
+def test_two_server_processes_on_one_database(
+    servers: tuple[ServerThread, ServerProcess], fake_llm: FakeOpenAI
 ) -> None:
     one, other = servers
-    with one.client() as a, other.client() as b:
-        _, conversation = new_conversation(a)
+    with one.client() as a, httpx.Client(base_url=other.url, timeout=30) as b:
+        agent, conversation = new_conversation(a)
         cid = conversation["id"]
         for i in range(3):
             turn(a, one, fake_llm, cid, f"at one {i}")
-        turn(b, other, fake_llm, cid, "at the other")  # an append made elsewhere
+        for i in range(2):
+            turn(b, one, fake_llm, cid, f"at the other {i}")  # appends made elsewhere
         turn(a, one, fake_llm, cid, "back at one")
         fake_llm.reply = "Summary."
-        compacted = b.post(f"/v1/conversations/{cid}/compact", json={})
-        assert compacted.status_code == 200
+        assert b.post(f"/v1/conversations/{cid}/compact", json={}).status_code == 200
         sent = turn(a, one, fake_llm, cid, "after the compaction elsewhere")
         assert any(m["content"].endswith("Summary.") for m in sent if m["role"] == "user")
+        # And the other way round: a system message recompiled here, seen there.
+        turn(b, one, fake_llm, cid, "the other is up to date")
+        blocks = f"/v1/agents/{agent['id']}/core-memory/blocks/human"
+        assert a.patch(blocks, json={"value": "Name: Dee"}).status_code == 200
+        assert a.post(f"/v1/conversations/{cid}/recompile").status_code == 200
+        sent = turn(b, one, fake_llm, cid, "at the other again")
+        assert "Name: Dee" in sent[0]["content"]
     assert builds(one) == 2  # the first turn, and the turn after the compaction
 
 

@@ -2,13 +2,14 @@
 
 Against a real server with the builtin model answering at once, ``--clients`` clients each send
 to their own conversation in a loop (each send read to ``[DONE]``) for ``--seconds``, after a
-warm-up; the figure is completed sends per second. A one-worker server and a ``--workers``
-server, each on a fresh database, both run throughout and take the load in turns (1, N, 1, N
-…, ``--rounds`` of each, short phases, fresh conversations each), so that the load other
-programs put on the machine falls on both alike; the table gives each round's figure
-with the load average next to it, and the gain as the range over pairs of neighbouring rounds
-(the verdict is on their median), and the gain that the CPU per send would allow if nothing
-else ran on the machine.
+warm-up; the figure is completed sends per second. Three configurations run throughout, each
+on fresh databases, and take the load in turns (``--rounds`` rounds of short phases, fresh
+conversations each), so that the load other programs put on the machine falls on all alike:
+one worker; ``--workers N``; and, for reference, N separate one-worker servers on N separate
+databases with the clients split between them, which shows what the machine allows when the
+processes share no database. The table gives each phase's figure with the load average next
+to it, the gains over the rounds (the verdict is on the median), and the gain that the CPU per
+send would allow if nothing else ran on the machine.
 
 The clients are lean: raw HTTP/1.1 on asyncio streams (on uvloop where installed), no HTTP
 library, each client keeping its connection alive between sends (``--fresh-connections`` opens
@@ -23,7 +24,6 @@ ran out of cores. Target (issue 13): two workers at least 1.6× the sends per se
 import argparse
 import asyncio
 import contextlib
-import itertools
 import json
 import os
 import statistics
@@ -154,7 +154,7 @@ def cpu_of(pids: dict[str, int]) -> dict[str, float]:
 class Figure:
     """One configuration's sustained rate, and CPU milliseconds per send of each process."""
 
-    workers: int
+    config: str
     sends_per_second: float
     cpu_ms_per_send: dict[str, float]
     load: str
@@ -172,12 +172,15 @@ class Figure:
 
 
 def sustained(
-    server: BenchServer, workers: int, clients: int, seconds: float, keepalive: bool
+    config: str, servers: list[BenchServer], clients: int, seconds: float, keepalive: bool
 ) -> Figure:
-    """Sends per second and CPU per send of ``server`` (``workers`` processes), each client
-    sending to a conversation of its own made for this phase."""
-    conversations = prepare(server, clients)
-    pids = processes(server)
+    """Sends per second and CPU per send of ``servers`` (the clients split evenly between
+    them), each client sending to a conversation of its own made for this phase."""
+    targets = [(s, c) for s in servers for c in prepare(s, clients // len(servers))]
+    pids = {}
+    for i, server in enumerate(servers):
+        for name, pid in processes(server).items():
+            pids[f"server {i + 1}" if len(servers) > 1 and name == "server" else name] = pid
 
     async def run() -> tuple[int, dict[str, float]]:
         start = time.perf_counter()
@@ -191,7 +194,7 @@ def sustained(
 
         marker = asyncio.create_task(mark_cpu())
         counts = await asyncio.gather(
-            *(client_loop(server.port, c, until, counted_from, keepalive) for c in conversations)
+            *(client_loop(s.port, c, until, counted_from, keepalive) for s, c in targets)
         )
         after = {**cpu_of(pids), "client": time.process_time()}
         await marker
@@ -199,22 +202,30 @@ def sustained(
 
     with asyncio.Runner(loop_factory=loop_factory()) as runner:
         done, cpu = runner.run(run())
-    per_send = {k: v * 1000 / max(1, done) for k, v in cpu.items()}
-    return Figure(workers, done / seconds, per_send, " ".join(f"{x:.1f}" for x in os.getloadavg()))
+    per_send = {k: v * 1000 / max(1, done) for k, v in cpu.items() if k != "parent"}
+    return Figure(config, done / seconds, per_send, " ".join(f"{x:.1f}" for x in os.getloadavg()))
 
 
-def ceiling(figures: list[Figure]) -> str:
+def ceiling(one: list[Figure], many: list[Figure], cores: int) -> str:
     """The gain if only this benchmark ran: one worker has one core (the client another), N
-    workers and the client share ``min(N, cores)`` cores; from the median CPU per send."""
-    one = statistics.median(f.server_ms for f in figures if f.workers == 1)
-    many = [f for f in figures if f.workers != 1]
-    cores = min(many[0].workers, os.cpu_count() or 1)
+    workers and the client share ``cores`` cores; from the median CPU per send."""
+    one_ms = statistics.median(f.server_ms for f in one)
     many_ms = statistics.median(f.server_ms for f in many)
     client_ms = statistics.median(f.cpu_ms_per_send["client"] for f in many)
     return (
-        f"{cores * one / (many_ms + client_ms):.2f}× = {cores} cores × {one:.2f} ms (1 worker) "
-        f"/ ({many_ms:.2f} ms servers + {client_ms:.2f} ms client) per send"
+        f"{cores * one_ms / (many_ms + client_ms):.2f}× = {cores} cores × {one_ms:.2f} ms "
+        f"(1 worker) / ({many_ms:.2f} ms servers + {client_ms:.2f} ms client) per send"
     )
+
+
+def gains(figures: list[Figure], one: str, other: str) -> tuple[str, float]:
+    """``other`` against ``one`` round by round (each round runs both, one after the other)."""
+    rates = {
+        name: [f.sends_per_second for f in figures if f.config == name] for name in (one, other)
+    }
+    ratios = [b / a for a, b in zip(rates[one], rates[other], strict=True)]
+    median = statistics.median(ratios)
+    return f"{min(ratios):.2f}–{max(ratios):.2f}× (median {median:.2f}×)", median
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -226,49 +237,56 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fresh-connections", action="store_true", help="one connection per send")
     args = parser.parse_args(argv)
     keepalive = not args.fresh_connections
+    n = args.workers
+    one, many, apart = "1 worker", f"--workers {n}", f"{n} servers, {n} databases"
     print(f"machine: {machine()}", flush=True)
     figures: list[Figure] = []
     try:
         with contextlib.ExitStack() as stack:
             tmp = stack.enter_context(workspace())
-            servers = {}
-            for workers in (1, args.workers):
-                (tmp / str(workers)).mkdir()
-                server = BenchServer(
-                    tmp / str(workers), builtin_config(), ("--workers", str(workers))
-                )
-                servers[workers] = stack.enter_context(server)
+
+            def start(name: str, workers: int) -> BenchServer:
+                (tmp / name).mkdir()
+                server = BenchServer(tmp / name, builtin_config(), ("--workers", str(workers)))
+                return stack.enter_context(server)
+
+            configs = {
+                one: [start("one", 1)],
+                many: [start("many", n)],
+                apart: [start(f"apart-{i}", 1) for i in range(n)],
+            }
             for _ in range(args.rounds):
-                for workers, server in servers.items():
-                    figure = sustained(server, workers, args.clients, args.seconds, keepalive)
-                    print(f"{workers} worker(s): {figure.describe()}", flush=True)
+                for name, servers in configs.items():
+                    figure = sustained(name, servers, args.clients, args.seconds, keepalive)
+                    print(f"{name}: {figure.describe()}", flush=True)
                     figures.append(figure)
     except KeyboardInterrupt:
         print("\ninterrupted; servers stopped and temporary files removed")
         return 130
-    # Each figure against its neighbours of the other kind: 1,N,1,N gives N/1 three times.
-    gains = [
-        (b if b.workers != 1 else a).sends_per_second
-        / (a if a.workers == 1 else b).sends_per_second
-        for a, b in itertools.pairwise(figures)
-    ]
-    rows = [
-        Row(f"{f.workers} worker(s), round {i // 2 + 1}", f.describe())
-        for i, f in enumerate(figures)
-    ]
-    rows.append(
+    rows = [Row(f"{f.config}, round {i // 3 + 1}", f.describe()) for i, f in enumerate(figures)]
+    many_gain, many_median = gains(figures, one, many)
+    apart_gain, _ = gains(figures, one, apart)
+    rows += [
         Row(
-            f"{args.workers} workers against 1 (neighbouring rounds)",
-            f"{min(gains):.2f}–{max(gains):.2f}× (median {statistics.median(gains):.2f}×)",
+            f"--workers {n} against 1 worker",
+            many_gain,
             f"median ≥ {MIN_GAIN:g}×",
-            statistics.median(gains) >= MIN_GAIN,
-        )
-    )
-    rows.append(Row("  gain the CPU allows on an otherwise idle machine", ceiling(figures)))
+            many_median >= MIN_GAIN,
+        ),
+        Row(f"  for reference: {apart} against 1 worker", apart_gain),
+        Row(
+            "  gain the CPU allows on an otherwise idle machine",
+            ceiling(
+                [f for f in figures if f.config == one],
+                [f for f in figures if f.config == many],
+                min(n, os.cpu_count() or 1),
+            ),
+        ),
+    ]
     connections = "keep-alive" if keepalive else "a connection per send"
     print_table(
         f"Sustained sends with --workers ({args.clients} clients, {connections}, "
-        f"{args.seconds:g} s each)",
+        f"{args.seconds:g} s a phase)",
         rows,
     )
     return 0

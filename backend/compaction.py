@@ -4,8 +4,9 @@
 context) and keeps the latest turns as they are; ``all`` summarizes everything after the system
 message. The summary is written by a model from a transcript of exactly the messages it
 replaces, earlier summaries included, so a second compaction folds the first one in and nothing
-said is dropped silently. Replaced messages stay in the history, out of the context; the summary
-sorts right after the last of them (see ``store.schema``).
+said is dropped silently. Replaced messages stay in the history, out of the context (which starts
+at the summary from then on); the summary sorts right after the last of them (see
+``store.schema``).
 
 The caller holds the conversation's lock: the HTTP route takes it for the compaction, a turn
 already holds it when its context overflows.
@@ -21,9 +22,8 @@ from backend.errors import NothingToCompact
 from backend.llm import LLMContextLengthError, ResolvedModel, estimate_text_tokens
 from backend.llm.summary import transcript_paragraph
 from backend.store import Store
-from backend.store.db import dumps, now_iso
-from backend.store.messages import context_changed
-from shared_schema import CompactionSettings, new_id
+from backend.store.messages import NewMessage, context_changed, insert_rows
+from shared_schema import CompactionSettings
 
 DEFAULT_PROMPT = (
     "You are compacting a conversation between a user and an AI assistant so it can continue "
@@ -168,29 +168,19 @@ async def compact(
         "num_messages_after": after,
         "compacted_count": len(replaced),
     }
-    async with store.db.transaction(bulk=True) as tx:
-        # The replaced messages are exactly the in-context ones in this range of the order: the
-        # context is read in ``ord`` order and they are a run of it. One ranged update is much
-        # cheaper than naming thousands of ids; the summary goes in after it, just past the range.
-        await tx.execute(
-            "UPDATE messages SET in_context = 0"
-            " WHERE conversation_id = ? AND ord BETWEEN ? AND ? AND in_context = 1",
-            (conversation_id, replaced[0]["ord"], replaced[-1]["ord"]),
+    summary_ord = replaced[-1]["ord"] + 1
+    async with store.db.transaction() as tx:
+        # The replaced messages are the context's front (after the system message): the context
+        # now starts at the summary, just past them. One number changes, whatever their count.
+        await insert_rows(
+            tx,
+            conversation_id,
+            [(summary_ord, NewMessage("summary_message", summary, counts))],
+            sent=False,
         )
         await tx.execute(
-            "INSERT INTO messages (id, conversation_id, ord, message_type, role, content, extra,"
-            " in_context, created_at) VALUES (?, ?, ?, 'summary_message', 'summary', ?, ?, 1, ?)",
-            (
-                new_id("message"),
-                conversation_id,
-                replaced[-1]["ord"] + 1,
-                summary,
-                dumps(counts),
-                now_iso(),
-            ),
-        )
-        await tx.execute(
-            "UPDATE conversations SET updated_at = ? WHERE id = ?", (now_iso(), conversation_id)
+            "UPDATE conversations SET context_from = ? WHERE id = ?",
+            (summary_ord, conversation_id),
         )
         await context_changed(tx, conversation_id)
     return Compaction(summary, before, after)

@@ -235,7 +235,7 @@ def measure_index_cost(workdir: Path, seeded: dict, repeat: int) -> list[Row]:
         with sqlite3.connect(source) as src, sqlite3.connect(copy) as dst:
             src.backup(dst)
     with sqlite3.connect(without_index) as db:
-        for trigger in ("insert", "delete", "handover", "update"):
+        for trigger in ("insert", "delete", "update"):
             db.execute(f"DROP TRIGGER messages_fts_{trigger}")
     conversation = seeded["conversations"][1]
     n = max(50, repeat)

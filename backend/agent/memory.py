@@ -15,14 +15,18 @@ from backend.store import Store
 from backend.store.db import Tx
 from backend.store.messages import context_changed
 
+# A conversation's system message is its first message (a fork's has its own).
+_SYSTEM = (
+    "SELECT * FROM (SELECT m.pos, m.content, m.message_type FROM conversation_messages cm"
+    " JOIN messages m ON m.pos = cm.message_pos WHERE cm.conversation_pos ="
+    " (SELECT pos FROM conversations WHERE id = ?)"
+    " ORDER BY cm.ord LIMIT 1) WHERE message_type = 'system_message'"
+)
+
 
 async def system_row(tx: Tx, conversation_id: str) -> sqlite3.Row | None:
-    """The conversation's own system message: the first one, stored with the first send."""
-    async with tx.execute(
-        "SELECT pos, content FROM messages WHERE conversation_id = ?"
-        " AND message_type = 'system_message' ORDER BY ord LIMIT 1",
-        (conversation_id,),
-    ) as cur:
+    """The conversation's own system message: its first row, stored with the first send."""
+    async with tx.execute(_SYSTEM, (conversation_id,)) as cur:
         return await cur.fetchone()
 
 
@@ -70,11 +74,7 @@ async def recompile(store: Store, conversation_id: str, *, dry_run: bool) -> tup
     agent = await store.agents.get(conversation["agent_id"])
     if dry_run:
         text = compile_system(agent)
-        row = await store.db.fetchone(
-            "SELECT content FROM messages WHERE conversation_id = ?"
-            " AND message_type = 'system_message' ORDER BY ord LIMIT 1",
-            (conversation_id,),
-        )
+        row = await store.db.fetchone(_SYSTEM, (conversation_id,))
         return text, row is not None and row["content"] != text
     async with store.db.transaction() as tx:
         return await recompile_in(store, tx, conversation_id, agent)

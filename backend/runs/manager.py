@@ -54,7 +54,15 @@ from backend.settings import Settings
 from backend.store import NewMessage, Store
 from backend.store.approvals import ApprovalStore, WaitingCall
 from backend.store.db import now_iso
-from backend.store.messages import MessageStore, context_changed, to_wire
+from backend.store.messages import (
+    LISTED,
+    MessageStore,
+    columns,
+    context_changed,
+    context_from,
+    conversation_pos,
+    to_wire,
+)
 from backend.tools import Toolbox, ToolContext
 from shared_schema import (
     ApprovalReturn,
@@ -243,7 +251,9 @@ class RunManager:
             resolutions = await _resolve(tx, conversation_id, waiting, answers or [])
             await self.store.runs.create(tx, run_id, conversation_id, prepared.agent["id"])
             async with tx.execute(
-                "SELECT 1 FROM messages WHERE conversation_id = ? LIMIT 1", (conversation_id,)
+                "SELECT 1 FROM conversation_messages"
+                f" WHERE conversation_pos = {conversation_pos('?')} LIMIT 1",
+                (conversation_id,),
             ) as cur:
                 first_send = await cur.fetchone() is None
             stored = list(prepared.inputs)
@@ -397,13 +407,16 @@ class RunManager:
                 await ApprovalStore.add_in(tx, run.conversation_id, outcome.waiting)
             if outcome.error is not None and run.input_ids:
                 marks = ",".join("?" * len(run.input_ids))
-                in_context = "0" if outcome.input_left_context else "in_context"
                 await tx.execute(
-                    f"UPDATE messages SET is_err = 1, in_context = {in_context}"
-                    f" WHERE conversation_id = ? AND id IN ({marks})",
-                    (run.conversation_id, *run.input_ids),
+                    f"UPDATE messages SET is_err = 1 WHERE id IN ({marks})", tuple(run.input_ids)
                 )
                 if outcome.input_left_context:
+                    await tx.execute(
+                        "UPDATE conversation_messages SET in_context = 0"
+                        f" WHERE conversation_pos = {conversation_pos('?')}"
+                        f" AND message_id IN ({marks})",
+                        (run.conversation_id, *run.input_ids),
+                    )
                     await context_changed(tx, run.conversation_id)
             await self.store.runs.finish(
                 tx,
@@ -471,7 +484,15 @@ class RunManager:
         holder = new_id("run")
         async with self.store.db.transaction(bulk=True) as tx:
             await self.leases.acquire(tx, conversation_id, holder)
-            await tx.execute("DELETE FROM messages WHERE conversation_id = ?", (conversation_id,))
+            # Messages no other conversation lists go with their rows (store.schema).
+            await tx.execute(
+                "DELETE FROM conversation_messages"
+                f" WHERE conversation_pos = {conversation_pos('?')}",
+                (conversation_id,),
+            )
+            await tx.execute(
+                "UPDATE conversations SET context_from = 0 WHERE id = ?", (conversation_id,)
+            )
             await context_changed(tx, conversation_id)
             await tx.execute(
                 "DELETE FROM tool_approvals WHERE conversation_id = ?", (conversation_id,)
@@ -670,9 +691,10 @@ class RunManager:
     async def _retold(self, run: Any) -> list[dict[str, Any]]:
         """An ended run's chunks rebuilt from what it stored, once its chunk log was pruned."""
         rows = await self.store.db.fetchall(
-            "SELECT * FROM messages WHERE conversation_id = ? AND run_id = ?"
-            " AND message_type NOT IN ('user_message', 'system_message') ORDER BY ord",
-            (run["conversation_id"], run["id"]),
+            f"SELECT {columns(context_from(':c'))} FROM {LISTED}"
+            f" WHERE cm.conversation_pos = {conversation_pos(':c')} AND m.run_id = :r"
+            " AND m.message_type NOT IN ('user_message', 'system_message') ORDER BY cm.ord",
+            {"c": run["conversation_id"], "r": run["id"]},
         )
         usage = json.loads(run["usage"]) if run["usage"] else {}
         chunks = [to_wire(r) for r in rows]

@@ -12,7 +12,13 @@ from typing import Any, Literal
 
 from backend.errors import InvalidArgument, NotFound
 from backend.store.db import Database, JsonText, json_array, now_iso
-from backend.store.messages import NewMessage, insert_rows
+from backend.store.messages import (
+    NewMessage,
+    context_from,
+    conversation_pos,
+    in_context_sql,
+    insert_rows,
+)
 from backend.store.paging import Order, page_query
 from shared_schema import new_id
 
@@ -39,13 +45,17 @@ LIST_JSON = (
     " 'in_context_message_ids', json('[]'))"
 )
 _EMPTY_IDS_TAIL = "[]}"
-# In ``ord`` order: the subquery scans the in-context index in that order, and the aggregate
-# takes its rows as they come.
-_IN_CONTEXT_IDS = (
-    "SELECT json_group_array(id) FROM (SELECT id FROM messages INDEXED BY messages_context_ids"
-    " WHERE conversation_id = ? AND in_context = 1 ORDER BY ord)"
-)
 
+
+def in_context_ids(pos: str, ctx: str) -> str:
+    """SQL for the JSON array of a conversation's in-context ids in ``ord`` order (the
+    aggregate takes the rows as the subquery reads them from the index); ``pos`` and ``ctx``
+    are SQL for its ``pos`` and ``context_from``."""
+    ids = in_context_sql("cm.ord, cm.message_id", pos, ctx, range_needs_message=False)
+    return f"SELECT json_group_array(message_id) FROM ({ids})"
+
+
+_IDS = in_context_ids(conversation_pos(":c"), context_from(":c"))
 
 # GET conversation answers of long contexts kept (by conversation, with the database's
 # data_version they were read at): about 47 characters per in-context message.
@@ -98,7 +108,7 @@ class ConversationStore:
                 ).fetchone()
                 if row is None:
                     raise NotFound.of("Conversation", conversation_id)
-                (ids,) = conn.execute(_IN_CONTEXT_IDS, (conversation_id,)).fetchone()
+                (ids,) = conn.execute(_IDS, {"c": conversation_id}).fetchone()
             finally:
                 conn.execute("COMMIT")
             head = json.dumps(_conversation(row, []), ensure_ascii=False)
@@ -136,30 +146,22 @@ class ConversationStore:
     async def default_context_ids(self, agent_ids: list[str]) -> dict[str, list[str]]:
         """Each agent's ``message_ids``: the in-context ids of its default conversation.
 
-        The default conversations are looked up first (a few rows, read on the loop), so an
-        agent list without them costs no read of messages at all.
+        One statement, read on the loop: an agent list without default conversations reads no
+        messages at all.
         """
         found: dict[str, list[str]] = {a: [] for a in agent_ids}
         if not agent_ids:
             return found
         marks = ",".join("?" * len(agent_ids))
-        defaults = await self.db.fetchall(
-            "SELECT id, agent_id FROM conversations"
+        rows = await self.db.fetchall(
+            f"SELECT agent_id, ({in_context_ids('c.pos', 'c.context_from')}) AS ids"
+            " FROM conversations c"
             f" WHERE is_default = 1 AND agent_id IN ({marks})",
             tuple(agent_ids),
             rows=len(agent_ids),
         )
-        if not defaults:
-            return found
-        agent_of = {r["id"]: r["agent_id"] for r in defaults}
-        marks = ",".join("?" * len(agent_of))
-        rows = await self.db.fetchall(
-            "SELECT conversation_id, id FROM messages INDEXED BY messages_context_ids"
-            f" WHERE conversation_id IN ({marks}) AND in_context = 1 ORDER BY conversation_id, ord",
-            tuple(agent_of),
-        )
         for r in rows:
-            found[agent_of[r["conversation_id"]]].append(r["id"])
+            found[r["agent_id"]] = json.loads(r["ids"])
         return found
 
     async def page(
@@ -248,32 +250,39 @@ class ConversationStore:
         """A new conversation of the same agent whose context is ``system`` followed by the
         source's in-context messages (up to ``at_message_id``), under the same message ids.
 
-        The rows are copied in one statement. The copies are not indexed again for search: each
-        points (``src``) at the row that carries its message's text index.
+        The fork lists the source's messages (one statement adds its rows to
+        ``conversation_messages``); nothing of theirs is copied or indexed again.
         """
         fork_id = new_id("conv")
         now = now_iso()
         async with self.db.transaction(bulk=True) as tx:
             async with tx.execute(
-                "SELECT agent_id FROM conversations WHERE id = ?", (conversation_id,)
+                "SELECT pos, agent_id, context_from FROM conversations WHERE id = ?",
+                (conversation_id,),
             ) as cur:
                 source = await cur.fetchone()
             if source is None:
                 raise NotFound.of("Conversation", conversation_id)
             async with tx.execute(
-                "SELECT ord, message_type FROM messages WHERE conversation_id = ?"
-                " AND in_context = 1 ORDER BY ord LIMIT 1",
-                (conversation_id,),
+                "SELECT cm.ord, m.message_type FROM conversation_messages cm"
+                " JOIN messages m ON m.pos = cm.message_pos"
+                " WHERE cm.conversation_pos = ? ORDER BY cm.ord LIMIT 1",
+                (source["pos"],),
             ) as cur:
                 first = await cur.fetchone()
             last_ord = None
             if at_message_id is not None:
                 async with tx.execute(
-                    "SELECT ord, in_context FROM messages WHERE conversation_id = ? AND id = ?",
-                    (conversation_id, at_message_id),
+                    "SELECT cm.ord, cm.in_context, m.message_type FROM conversation_messages cm"
+                    " JOIN messages m ON m.pos = cm.message_pos"
+                    " WHERE cm.conversation_pos = ? AND m.id = ?",
+                    (source["pos"], at_message_id),
                 ) as cur:
                     at = await cur.fetchone()
-                if at is None or not at["in_context"]:
+                ranged = at is not None and (
+                    at["ord"] >= source["context_from"] or at["message_type"] == "system_message"
+                )
+                if at is None or not (at["in_context"] and ranged):
                     where = "in the context of" if at is not None else "a message of"
                     raise InvalidArgument(
                         f"Cannot fork at {at_message_id}: it is not {where} conversation "
@@ -287,17 +296,16 @@ class ConversationStore:
             )
             if first is not None:
                 # Stored ords start at ORD_STRIDE, so 0 sorts the fork's system message first.
-                skip_below = first["ord"] if first["message_type"] == "system_message" else -1
+                is_system = first["message_type"] == "system_message"
+                after = max(source["context_from"] - 1, first["ord"] if is_system else -1)
                 up_to = (1 << 62) if last_ord is None else last_ord
                 await insert_rows(tx, fork_id, [(0, NewMessage("system_message", system))])
                 await tx.execute(
-                    "INSERT INTO messages (id, conversation_id, ord, message_type, role, content,"
-                    " extra, run_id, otid, in_context, is_err, created_at, fts, src)"
-                    " SELECT id, ?, ord, message_type, role, content, extra, run_id, otid, 1,"
-                    " is_err, created_at, 0, COALESCE(src, pos) FROM messages"
-                    " WHERE conversation_id = ?"
-                    " AND in_context = 1 AND ord > ? AND ord <= ?",
-                    (fork_id, conversation_id, skip_below, up_to),
+                    "INSERT INTO conversation_messages (conversation_pos, ord, message_id,"
+                    f" message_pos, in_context) SELECT {conversation_pos('?')}, ord, message_id,"
+                    " message_pos, 1 FROM conversation_messages WHERE conversation_pos = ?"
+                    " AND ord > ? AND ord <= ? AND in_context = 1",
+                    (fork_id, source["pos"], after, up_to),
                 )
         return await self.get(fork_id)
 

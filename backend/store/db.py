@@ -112,6 +112,8 @@ def now_iso() -> str:
 
 
 T = TypeVar("T")
+# Statement parameters: by position, or by name (``:name``) for statements that repeat one.
+Params = tuple[Any, ...] | dict[str, Any]
 READER_THREADS = 2
 INLINE_ROWS = 200
 # Another process holds the write lock: retry BEGIN IMMEDIATE after this many seconds (doubling
@@ -419,12 +421,12 @@ class Database:
         assert self._inline is not None, "database is not open"
         return self._inline.execute("PRAGMA data_version").fetchone()[0]
 
-    async def fetchone(self, sql: str, params: tuple[Any, ...] = ()) -> sqlite3.Row | None:
+    async def fetchone(self, sql: str, params: Params = ()) -> sqlite3.Row | None:
         """The first row of ``sql``: for lookups by key, read on the loop."""
         return await self.read(lambda conn: conn.execute(sql, params).fetchone(), rows=1)
 
     async def fetchall(
-        self, sql: str, params: tuple[Any, ...] = (), *, rows: int | None = None
+        self, sql: str, params: Params = (), *, rows: int | None = None
     ) -> list[sqlite3.Row]:
         """Every row of ``sql``; ``rows`` bounds their number (a page's limit) when known."""
         return await self.read(lambda conn: conn.execute(sql, params).fetchall(), rows=rows)

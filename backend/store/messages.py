@@ -1,4 +1,5 @@
-"""Message history: stored in order, listed by cursor, flagged in or out of the model's context."""
+"""Message history: stored once, listed by conversations in order, paged by cursor; the model's
+context is a range of each conversation's order (see ``store.schema``)."""
 
 import json
 import sqlite3
@@ -7,7 +8,7 @@ from typing import Any
 
 from backend.errors import InvalidArgument, NotFound
 from backend.store.db import Database, JsonText, Tx, dumps, json_array, now_iso
-from backend.store.paging import Order, page_query
+from backend.store.paging import Order
 from backend.store.schema import ORD_STRIDE
 from shared_schema import new_id
 from shared_schema.messages import ROLE_BY_TYPE
@@ -78,9 +79,61 @@ def to_wire(row: sqlite3.Row | dict[str, Any]) -> dict[str, Any]:
     return message
 
 
-# The in-context messages through their own (partial) index. Without statistics SQLite prefers
-# the index of the whole history, and then reads past every compacted message to the context.
-IN_CONTEXT = "messages INDEXED BY messages_context_ids"
+# A conversation's rows (``cm``) with the messages they list (``m``).
+LISTED = "conversation_messages cm JOIN messages m ON m.pos = cm.message_pos"
+
+
+def conversation_pos(conversation: str) -> str:
+    """SQL for the ``pos`` (the key of its listing rows) of the conversation whose id is the
+    SQL ``conversation``."""
+    return f"(SELECT pos FROM conversations WHERE id = {conversation})"
+
+
+def context_from(conversation: str) -> str:
+    """SQL for the ``context_from`` of the conversation whose id is the SQL ``conversation``."""
+    return f"(SELECT context_from FROM conversations WHERE id = {conversation})"
+
+
+def in_context_rule(ctx: str) -> str:
+    """SQL: whether the row ``cm`` of message ``m`` is in context, ``ctx`` being SQL for its
+    conversation's ``context_from`` (``store.schema``)."""
+    return f"(cm.in_context = 1 AND (cm.ord >= {ctx} OR m.message_type = 'system_message'))"
+
+
+def columns(ctx: str) -> str:
+    """A message's columns as ``to_wire`` reads them, from ``cm`` and ``m``."""
+    return (
+        "m.pos, m.id, cm.ord, m.message_type, m.role, m.content, m.extra, m.run_id, m.otid,"
+        f" m.is_err, m.created_at, {in_context_rule(ctx)} AS in_context"
+    )
+
+
+def system_sql(select: str, pos: str, ctx: str, where: str = "") -> str:
+    """SQL selecting ``select`` of a conversation's system message when it is in context but
+    before ``context_from`` (after a compaction): its first row. ``pos`` and ``ctx`` are SQL for
+    the conversation's ``pos`` and ``context_from``; ``where`` adds terms (`` AND …``)."""
+    first = f"(SELECT MIN(ord) FROM conversation_messages WHERE conversation_pos = {pos})"
+    return (
+        f"SELECT {select} FROM {LISTED} WHERE cm.conversation_pos = {pos}"
+        f" AND cm.ord = {first} AND cm.ord < {ctx} AND cm.in_context = 1"
+        f" AND m.message_type = 'system_message'{where}"
+    )
+
+
+def in_context_sql(
+    select: str, pos: str, ctx: str, *, after: str | None = None, range_needs_message: bool = True
+) -> str:
+    """SQL selecting ``select`` (which names ``cm.ord``) of a conversation's in-context
+    messages in ``ord`` order (those after the ord ``after``, SQL, if given): its system message
+    when before the range, then the rows from ``context_from`` on; both read in index order and
+    merged. Without ``range_needs_message`` the range is read from ``cm`` alone (ids only)."""
+    ranged = LISTED if range_needs_message else "conversation_messages cm"
+    start = f"cm.ord >= {ctx}" if after is None else f"cm.ord > MAX({ctx} - 1, {after})"
+    system = system_sql(select, pos, ctx, "" if after is None else f" AND cm.ord > {after}")
+    return (
+        f"{system} UNION ALL SELECT {select} FROM {ranged}"
+        f" WHERE cm.conversation_pos = {pos} AND {start} AND cm.in_context = 1 ORDER BY ord"
+    )
 
 
 def _field(name: str, sql: str) -> str:
@@ -106,21 +159,25 @@ _TOOL_RETURN_FIELDS = (
     _field("stdout", _extra("stdout")),
     _field("stderr", _extra("stderr")),
 )
-# ``to_wire`` as one SQL expression: SQLite writes a page's JSON as it reads the rows, which
-# costs less than building dicts and encoding them in Python. tests/backend/test_wire_json.py
-# holds the two equal for every message type: a change to one needs the same in the other.
-WIRE_JSON = " || ".join(
-    [
-        """'{"id":' || json_quote(id)""",
-        _field("date", "json_quote(created_at)"),
-        _field("message_type", "json_quote(message_type)"),
-        _field("role", "json_quote(role)"),
-        _field("run_id", "json_quote(run_id)"),
-        _field("otid", "json_quote(otid)"),
-        _field("seq_id", "'null'"),
-        _field("in_context", "CASE WHEN in_context THEN 'true' ELSE 'false' END"),
-        _field("is_err", "CASE is_err WHEN 1 THEN 'true' WHEN 0 THEN 'false' ELSE 'null' END"),
-        f"""CASE
+
+
+def wire_json(in_context: str) -> str:
+    """``to_wire`` as one SQL expression over a message's columns, ``in_context`` being SQL for
+    its flag: SQLite writes a page's JSON as it reads the rows, which costs less than building
+    dicts and encoding them in Python. tests/backend/test_wire_json.py holds the two equal for
+    every message type: a change to one needs the same in the other."""
+    return " || ".join(
+        [
+            """'{"id":' || json_quote(id)""",
+            _field("date", "json_quote(created_at)"),
+            _field("message_type", "json_quote(message_type)"),
+            _field("role", "json_quote(role)"),
+            _field("run_id", "json_quote(run_id)"),
+            _field("otid", "json_quote(otid)"),
+            _field("seq_id", "'null'"),
+            _field("in_context", f"CASE WHEN {in_context} THEN 'true' ELSE 'false' END"),
+            _field("is_err", "CASE is_err WHEN 1 THEN 'true' WHEN 0 THEN 'false' ELSE 'null' END"),
+            f"""CASE
         WHEN message_type = 'reasoning_message' THEN {_field("reasoning", "json_quote(content)")}
         WHEN message_type IN ('tool_call_message', 'approval_request_message') THEN
             {_field("tool_call", "coalesce(extra, '{}')")}
@@ -140,47 +197,61 @@ WIRE_JSON = " || ".join(
             || {_MERGED_EXTRA}
         ELSE {_field("content", "json_quote(content)")}
     END""",
-        "'}'",
-    ]
-)
+            "'}'",
+        ]
+    )
 
 
-async def insert_rows(tx: Tx, conversation_id: str, rows: list[tuple[int, NewMessage]]) -> None:
-    """Insert messages at the given ``ord`` positions and mark the conversation as active."""
+async def insert_rows(
+    tx: Tx, conversation_id: str, rows: list[tuple[int, NewMessage]], *, sent: bool = True
+) -> None:
+    """Store messages and list them in the conversation at the given ``ord`` positions; mark
+    the conversation as updated, and as active unless the messages were not ``sent`` (a
+    compaction's summary)."""
     now = now_iso()
     await tx.executemany(
-        "INSERT INTO messages (id, conversation_id, ord, message_type, role, content, extra,"
-        " run_id, otid, in_context, is_err, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+        "INSERT INTO messages (id, origin_id, message_type, role, content, extra, run_id, otid,"
+        " is_err, created_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
         [
             (
                 m.id,
                 conversation_id,
-                ord_,
                 m.message_type,
                 ROLE_BY_TYPE[m.message_type],
                 m.content,
                 dumps(m.extra) if m.extra else None,
                 m.run_id,
                 m.otid,
-                int(m.in_context),
                 None if m.is_err is None else int(m.is_err),
                 now,
             )
-            for ord_, m in rows
+            for _, m in rows
         ],
     )
-    await tx.execute(
-        "UPDATE conversations SET last_message_at = ?, updated_at = ? WHERE id = ?",
-        (now, now, conversation_id),
+    await tx.executemany(
+        "INSERT INTO conversation_messages (conversation_pos, ord, message_id, message_pos,"
+        f" in_context) SELECT {conversation_pos('?')}, ?, id, pos, ? FROM messages WHERE id = ?",
+        [(conversation_id, ord_, int(m.in_context), m.id) for ord_, m in rows],
     )
+    if sent:
+        await tx.execute(
+            "UPDATE conversations SET last_message_at = ?, updated_at = ? WHERE id = ?",
+            (now, now, conversation_id),
+        )
+    else:
+        await tx.execute(
+            "UPDATE conversations SET updated_at = ? WHERE id = ?", (now, conversation_id)
+        )
 
 
 def _otid_query(conversation_id: str, otids: list[str]) -> tuple[str, tuple[str, ...]]:
     marks = ",".join("?" * len(otids))
     return (
         "SELECT m.otid, m.message_type, m.content, m.run_id FROM messages m"
-        " JOIN runs r ON r.id = m.run_id AND r.conversation_id = m.conversation_id"
-        f" WHERE m.conversation_id = ? AND m.otid IN ({marks})",
+        " JOIN runs r ON r.id = m.run_id AND r.conversation_id = m.origin_id"
+        f" WHERE m.origin_id = ? AND m.otid IN ({marks}) AND EXISTS (SELECT 1 FROM"
+        " conversation_messages cm WHERE cm.message_pos = m.pos"
+        f" AND cm.conversation_pos = {conversation_pos('m.origin_id')})",
         (conversation_id, *otids),
     )
 
@@ -192,6 +263,17 @@ async def context_changed(tx: Tx, conversation_id: str) -> None:
     )
 
 
+# SQL for a page's conversation (``:c``), and for its cursors' positions in it (NULL for a
+# message it does not list).
+_POS = conversation_pos(":c")
+_CTX = context_from(":c")
+_ORD_OF = (
+    "(SELECT cm.ord FROM messages m JOIN conversation_messages cm ON cm.message_pos = m.pos"
+    f" AND cm.conversation_pos = {_POS} WHERE m.id = :{{}})"
+)
+_WIRE = wire_json(in_context_rule(_CTX))
+
+
 class MessageStore:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -200,7 +282,9 @@ class MessageStore:
     async def append(tx: Tx, conversation_id: str, messages: list[NewMessage]) -> list[str]:
         """Store messages at the end of the history, in context; returns their ids."""
         async with tx.execute(
-            "SELECT MAX(ord) FROM messages WHERE conversation_id = ?", (conversation_id,)
+            "SELECT MAX(ord) FROM conversation_messages"
+            f" WHERE conversation_pos = {conversation_pos('?')}",
+            (conversation_id,),
         ) as cur:
             row = await cur.fetchone()
         last = row[0] if row and row[0] is not None else 0
@@ -209,17 +293,6 @@ class MessageStore:
             tx, conversation_id, [(base + i * ORD_STRIDE, m) for i, m in enumerate(messages)]
         )
         return [m.id for m in messages]
-
-    async def _ord(self, conversation_id: str, message_id: str) -> int:
-        row = await self.db.fetchone(
-            "SELECT ord FROM messages WHERE id = ? AND conversation_id = ?",
-            (message_id, conversation_id),
-        )
-        if row is None:
-            raise InvalidArgument(
-                f"The cursor {message_id} is not a message of conversation {conversation_id}."
-            )
-        return row["ord"]
 
     async def page(
         self,
@@ -232,40 +305,84 @@ class MessageStore:
         include_compacted: bool = False,
         message_types: list[str] | None = None,
     ) -> JsonText:
-        """A page of the history as the API's JSON array (API.md 5.1)."""
-        if (
-            await self.db.fetchone("SELECT 1 FROM conversations WHERE id = ?", (conversation_id,))
-            is None
-        ):
-            raise NotFound.of("Conversation", conversation_id)
-        q = page_query(
-            "ord",
-            order,
-            await self._ord(conversation_id, after) if after else None,
-            await self._ord(conversation_id, before) if before else None,
-        )
-        where = ["conversation_id = ?", *q.where]
-        params: list[Any] = [conversation_id, *q.params]
-        if not include_compacted:
-            where.append("in_context = 1")
+        """A page of the history as the API's JSON array (API.md 5.1).
+
+        One statement reads the page; only an empty page takes a second, to tell an unknown
+        conversation (404) or cursor (400) from the end of the history.
+        """
+        ascending = order == "asc"
+        params: dict[str, Any] = {"c": conversation_id, "limit": limit}
+        after_ord = _ORD_OF.format("after") if after is not None else None
+        before_ord = _ORD_OF.format("before") if before is not None else None
+        if after is not None:
+            params["after"] = after
+        if before is not None:
+            params["before"] = before
+        # The range of ``ord`` as exclusive bounds; the lower ones are merged into one, so that
+        # the index is read from the right place.
+        lower = [] if include_compacted else [f"{_CTX} - 1"]
+        upper = []
+        for cursor, below in ((after_ord, not ascending), (before_ord, ascending)):
+            if cursor is not None:
+                (upper if below else lower).append(cursor)
+        where = ""
         if message_types:
-            where.append(f"message_type IN ({','.join('?' * len(message_types))})")
-            params += message_types
-        table = "messages" if include_compacted else IN_CONTEXT
+            names = [f"t{i}" for i in range(len(message_types))]
+            where += f" AND m.message_type IN ({','.join(':' + n for n in names)})"
+            params.update(zip(names, message_types, strict=True))
+        ranged = f" AND cm.ord > {_greatest(lower)}" if lower else ""
+        ranged += "".join(f" AND cm.ord < {u}" for u in upper)
+        if not include_compacted:
+            ranged += " AND cm.in_context = 1"
+        # A compacted conversation's system message is in context, before the range: it is
+        # added here, where it belongs in the order.
+        system = "NULL"
+        if not include_compacted:
+            bounds = "".join(f" AND cm.ord > {b}" for b in lower[1:]) + "".join(
+                f" AND cm.ord < {u}" for u in upper
+            )
+            system = f"({system_sql(_WIRE, _POS, _CTX, bounds + where)})"
+        # With only ``before``, the nearest messages are at the far end: read backwards.
+        backwards = before is not None and after is None
+        ascending_scan = ascending != backwards
         rows = await self.db.fetchall(
-            f"SELECT {WIRE_JSON} FROM {table} WHERE {' AND '.join(where)}"
-            f" ORDER BY {q.order_by} LIMIT ?",
-            (*params, limit),
+            f"SELECT {_WIRE} AS json, {system} AS system FROM {LISTED}"
+            f" WHERE cm.conversation_pos = {_POS}{ranged}{where}"
+            f" ORDER BY cm.ord {'ASC' if ascending_scan else 'DESC'} LIMIT :limit",
+            params,
             rows=limit,
         )
-        if q.reverse:
-            rows.reverse()
-        return json_array([r[0] for r in rows])
+        items = [r["json"] for r in rows]
+        if rows:
+            first = rows[0]["system"]
+        else:
+            head = await self.db.fetchone(
+                f"SELECT {_CTX} AS ctx, {after_ord or 0} AS after_ord,"
+                f" {before_ord or 0} AS before_ord, {system} AS system",
+                params,
+            )
+            assert head is not None
+            if head["ctx"] is None:
+                raise NotFound.of("Conversation", conversation_id)
+            for cursor, key in ((after, "after_ord"), (before, "before_ord")):
+                if head[key] is None:
+                    raise InvalidArgument(
+                        f"The cursor {cursor} is not a message of conversation {conversation_id}."
+                    )
+            first = head["system"]
+        if first is not None:  # the lowest ord of all
+            if ascending_scan:
+                items = [first, *items[: limit - 1]]
+            elif len(items) < limit:
+                items.append(first)
+        if backwards:
+            items.reverse()
+        return json_array(items)
 
     @staticmethod
     async def sent_with_otids(tx: Tx, conversation_id: str, otids: list[str]) -> list[sqlite3.Row]:
-        """The messages this conversation's own runs stored under these otids (a fork's copies
-        belong to the source's runs and do not count), inside a transaction."""
+        """The messages this conversation's own runs stored under these otids (a fork's
+        listing of its source's messages does not count), inside a transaction."""
         async with tx.execute(*_otid_query(conversation_id, otids)) as cur:
             return list(await cur.fetchall())
 
@@ -286,8 +403,9 @@ class MessageStore:
         """The messages a run stored in its conversation, paged like a conversation's (a run
         stores few, so they are read at once and the page is cut here)."""
         rows = await self.db.fetchall(
-            "SELECT * FROM messages WHERE run_id = ? AND conversation_id = ? ORDER BY ord",
-            (run_id, conversation_id),
+            f"SELECT {columns(_CTX)} FROM {LISTED}"
+            f" WHERE m.run_id = :r AND cm.conversation_pos = {_POS} ORDER BY cm.ord",
+            {"r": run_id, "c": conversation_id},
         )
         if order == "desc":
             rows.reverse()
@@ -302,9 +420,13 @@ class MessageStore:
         return [to_wire(r) for r in page]
 
     async def get(self, message_id: str) -> dict[str, Any]:
-        """A message by id; a fork lists it too under the same id: take the row carrying it."""
+        """A message by id, as the conversation it was sent in lists it while it does, else as
+        the oldest of the forks that list it."""
         row = await self.db.fetchone(
-            "SELECT * FROM messages WHERE id = ? AND fts = 1 LIMIT 1", (message_id,)
+            f"SELECT {columns('c.context_from')} FROM {LISTED}"
+            " JOIN conversations c ON c.pos = cm.conversation_pos WHERE m.id = ?"
+            " ORDER BY c.id <> m.origin_id, c.pos LIMIT 1",
+            (message_id,),
         )
         if row is None:
             raise NotFound.of("Message", message_id)
@@ -313,23 +435,23 @@ class MessageStore:
     async def in_context_rows(self, conversation_id: str) -> list[sqlite3.Row]:
         """The in-context messages with every column, oldest first (for the context overview)."""
         return await self.db.fetchall(
-            f"SELECT * FROM {IN_CONTEXT} WHERE conversation_id = ? AND in_context = 1 ORDER BY ord",
-            (conversation_id,),
+            in_context_sql(columns(_CTX), _POS, _CTX),
+            {"c": conversation_id},
         )
 
     async def count(self, conversation_id: str) -> int:
         """How many messages the conversation's whole history holds."""
         row = await self.db.fetchone(
-            "SELECT COUNT(*) FROM messages WHERE conversation_id = ?", (conversation_id,)
+            f"SELECT COUNT(*) FROM conversation_messages WHERE conversation_pos = {_POS}",
+            {"c": conversation_id},
         )
         return row[0] if row else 0
 
     async def in_context(self, conversation_id: str) -> list[sqlite3.Row]:
         """The messages the model sees on the next turn, oldest first (the columns it needs)."""
         return await self.db.fetchall(
-            f"SELECT ord, message_type, content, extra FROM {IN_CONTEXT}"
-            " WHERE conversation_id = ? AND in_context = 1 ORDER BY ord",
-            (conversation_id,),
+            in_context_sql("cm.ord, m.message_type, m.content, m.extra", _POS, _CTX),
+            {"c": conversation_id},
         )
 
     async def context_after(
@@ -349,11 +471,12 @@ class MessageStore:
                 if row is None:
                     raise NotFound.of("Conversation", conversation_id)
                 rows = conn.execute(
-                    f"SELECT ord, message_type, content, extra FROM {IN_CONTEXT}"
-                    " WHERE conversation_id = ? AND in_context = 1 AND ord > ? ORDER BY ord"
-                    f"{' LIMIT ?' if limit is not None else ''}",
-                    (conversation_id, -1 if after_ord is None else after_ord)
-                    + (() if limit is None else (limit,)),
+                    in_context_sql(
+                        "cm.ord, m.message_type, m.content, m.extra", _POS, _CTX, after=":after"
+                    )
+                    + (" LIMIT :limit" if limit is not None else ""),
+                    {"c": conversation_id, "after": -1 if after_ord is None else after_ord}
+                    | ({} if limit is None else {"limit": limit}),
                 ).fetchall()
             finally:
                 conn.execute("COMMIT")
@@ -361,35 +484,7 @@ class MessageStore:
 
         return await self.db.read(read, rows=limit)
 
-    async def search_agent(
-        self,
-        agent_id: str,
-        *,
-        query: str | None,
-        kinds: list[str],
-        limit: int,
-        start: str | None = None,
-        end: str | None = None,
-    ) -> list[sqlite3.Row]:
-        """An agent's messages of the given kinds whose text contains ``query``, newest first.
 
-        A plain substring match: enough for an agent looking back at what was said; the API's
-        ranked full-text search is a separate concern.
-        """
-        where = ["c.agent_id = ?", f"m.message_type IN ({','.join('?' * len(kinds))})"]
-        params: list[Any] = [agent_id, *kinds]
-        if query:
-            where.append("m.content LIKE ? ESCAPE '\\'")
-            escaped = query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            params.append(f"%{escaped}%")
-        if start:
-            where.append("m.created_at >= ?")
-            params.append(start)
-        if end:
-            where.append("m.created_at <= ?")
-            params.append(end)
-        return await self.db.fetchall(
-            "SELECT m.* FROM messages m JOIN conversations c ON c.id = m.conversation_id"
-            f" WHERE {' AND '.join(where)} ORDER BY m.created_at DESC, m.ord DESC LIMIT ?",
-            (*params, limit),
-        )
+def _greatest(bounds: list[str]) -> str:
+    """SQL for the greatest of ``bounds`` (NULL if any is)."""
+    return bounds[0] if len(bounds) == 1 else f"MAX({', '.join(bounds)})"

@@ -4,6 +4,13 @@ Messages carry an ``ord`` sort key rather than relying on insertion order: a com
 is stored after the kept turns but must list right after the messages it replaced. Ordinary
 messages take ``ord`` values on a stride of ``ORD_STRIDE``; a summary takes the ``ord`` of the
 last message it replaced plus one, which sorts it before the next kept message.
+
+Since migration 11 a message is stored once (``messages``: its text and details, under an id
+unique in the database) and ``conversation_messages`` says which conversations list it, at which
+``ord``: a fork adds only such rows. A conversation's context is a range of that order: a
+message is in context when its row's ``in_context`` is 1 and its ``ord`` is at least the
+conversation's ``context_from``, or it is the conversation's system message (its first row).
+Compaction moves ``context_from``; ``in_context = 0`` drops single messages (a failed turn's).
 """
 
 ORD_STRIDE = 1 << 16
@@ -298,5 +305,75 @@ MIGRATIONS: list[str] = [
     # message): a server process keeps a conversation's prompt between turns while it holds.
     """
     ALTER TABLE conversations ADD COLUMN context_rev INTEGER NOT NULL DEFAULT 0;
+    """,
+    # 11: messages stored once, listed by conversations (see the module's docstring). A fork's
+    # copies become rows of conversation_messages pointing at their carrier's text; the search
+    # index keeps its rows (a body keeps its carrier's pos). A body goes when no conversation
+    # lists it any more, however its last listing row was deleted. Listing rows name their
+    # conversation by its integer ``pos``: half the bytes to write per row of a fork.
+    """
+    ALTER TABLE conversations ADD COLUMN context_from INTEGER NOT NULL DEFAULT 0;
+
+    CREATE TABLE conversation_messages (
+        conversation_pos INTEGER NOT NULL REFERENCES conversations(pos) ON DELETE CASCADE,
+        ord INTEGER NOT NULL,
+        message_id TEXT NOT NULL,
+        message_pos INTEGER NOT NULL,
+        in_context INTEGER NOT NULL DEFAULT 1,
+        PRIMARY KEY (conversation_pos, ord)
+    ) WITHOUT ROWID;
+    INSERT INTO conversation_messages (conversation_pos, ord, message_id, message_pos, in_context)
+        SELECT c.pos, m.ord, m.id,
+            CASE WHEN m.fts = 1 THEN m.pos ELSE COALESCE(m.src,
+                (SELECT MIN(o.pos) FROM messages o WHERE o.id = m.id AND o.fts = 1)) END,
+            m.in_context
+        FROM messages m JOIN conversations c ON c.id = m.conversation_id;
+    CREATE INDEX conversation_messages_pos ON conversation_messages(message_pos);
+
+    CREATE TABLE messages_v9 (
+        pos INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT NOT NULL UNIQUE,
+        origin_id TEXT NOT NULL,
+        message_type TEXT NOT NULL,
+        role TEXT NOT NULL,
+        content TEXT NOT NULL DEFAULT '',
+        extra TEXT,
+        run_id TEXT,
+        otid TEXT,
+        is_err INTEGER,
+        created_at TEXT NOT NULL
+    );
+    INSERT INTO messages_v9 (pos, id, origin_id, message_type, role, content, extra, run_id,
+        otid, is_err, created_at)
+        SELECT pos, id, conversation_id, message_type, role, content, extra, run_id, otid,
+            is_err, created_at FROM messages WHERE fts = 1;
+    DROP TABLE messages;
+    ALTER TABLE messages_v9 RENAME TO messages;
+    CREATE INDEX messages_run ON messages(run_id);
+    CREATE INDEX messages_otid ON messages(origin_id, otid) WHERE otid IS NOT NULL;
+
+    CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages
+        WHEN new.message_type <> 'system_message'
+    BEGIN
+        INSERT INTO messages_fts (rowid, content) VALUES (new.pos, new.content);
+    END;
+    CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages
+        WHEN old.message_type <> 'system_message'
+    BEGIN
+        INSERT INTO messages_fts (messages_fts, rowid, content)
+            VALUES ('delete', old.pos, old.content);
+    END;
+    CREATE TRIGGER messages_fts_update AFTER UPDATE OF content ON messages
+        WHEN new.message_type <> 'system_message'
+    BEGIN
+        INSERT INTO messages_fts (messages_fts, rowid, content)
+            VALUES ('delete', old.pos, old.content);
+        INSERT INTO messages_fts (rowid, content) VALUES (new.pos, new.content);
+    END;
+    CREATE TRIGGER conversation_messages_release AFTER DELETE ON conversation_messages
+        WHEN NOT EXISTS (SELECT 1 FROM conversation_messages WHERE message_pos = old.message_pos)
+    BEGIN
+        DELETE FROM messages WHERE pos = old.message_pos;
+    END;
     """,
 ]

@@ -2,9 +2,9 @@
 triggers; see ``store.schema``), ranked by BM25 (a query matching a great many messages lists the
 newest of them).
 
-The index holds each message id once, on its carrier row. A fork lists its source's messages
-under the same ids in rows that point (``src``) at the carrier, so a hit is joined to the
-carrier and its copies, and filtering by conversation finds the copies.
+The index holds each message once (a message is stored once; a fork only lists it). A hit is
+joined to every conversation that lists the message, so filtering by conversation finds it in
+forks too, and each result says which conversation it is from.
 """
 
 import re
@@ -57,6 +57,37 @@ class MessageSearch:
             )
         return [_hit(r) for r in rows]
 
+    async def agent_history(
+        self,
+        agent_id: str,
+        *,
+        query: str | None,
+        kinds: list[str],
+        limit: int,
+        start: str | None = None,
+        end: str | None = None,
+    ) -> list[sqlite3.Row]:
+        """An agent's messages of the given kinds: those matching ``query`` (every word, else
+        any), best first, from the text index; without a query, the newest."""
+        where = [f"+m.message_type IN ({','.join('?' * len(kinds))})"]
+        params: list[Any] = [*kinds]
+        for clause, value in (("+m.created_at >= ?", start), ("+m.created_at <= ?", end)):
+            if value is not None:
+                where.append(clause)
+                params.append(value)
+        where.append(_OF_AGENT)
+        params.append(agent_id)
+        if not query:
+            sql = _AGENT_NEWEST.format(where=" AND ".join(where))
+            return await self.db.read(lambda conn: conn.execute(sql, (*params, limit)).fetchall())
+        for any_word in (False, True):
+            rows = await self._matching(
+                _AGENT_SEARCH, match_expression(query, any_word=any_word), where, params, limit
+            )
+            if rows:
+                return rows
+        return []
+
     async def _ranked(
         self,
         expression: str,
@@ -71,13 +102,22 @@ class MessageSearch:
         params: list[Any] = [*SEARCHED_KINDS]
         for clause, value in (
             ("+c.agent_id = ?", agent_id),
-            ("+m.conversation_id = ?", conversation_id),
+            ("+c.id = ?", conversation_id),
             ("+m.created_at >= ?", start),
             ("+m.created_at <= ?", end),
         ):
             if value is not None:
                 where.append(clause)
                 params.append(value)
+
+        return await self._matching(_SEARCH, expression, where, params, limit)
+
+    async def _matching(
+        self, template: str, expression: str, where: list[str], params: list[Any], limit: int
+    ) -> list[sqlite3.Row]:
+        """The best ``limit`` rows of ``template`` (a query over the index's ``hits``) that
+        pass ``where``, reading more hits until enough pass or there are no more (on a reader
+        thread)."""
 
         def read(conn: sqlite3.Connection) -> list[sqlite3.Row]:
             matches = conn.execute(
@@ -90,7 +130,7 @@ class MessageSearch:
             wanted = limit * 4
             while True:
                 rows = conn.execute(
-                    _SEARCH.format(score=score, order=order, where=" AND ".join(where)),
+                    template.format(score=score, order=order, where=" AND ".join(where)),
                     (expression, wanted, *params, limit),
                 ).fetchall()
                 if len(rows) >= limit or wanted >= matches:
@@ -100,8 +140,8 @@ class MessageSearch:
         return await self.db.read(read)
 
 
-# The text index drives: the best hits are taken from it first, then joined to their carrier
-# rows and the fork copies pointing at them, and filtered. The unary ``+`` and CROSS JOINs keep
+# The text index drives: the best hits are taken from it first, then joined to their messages
+# and the conversations listing them, and filtered. The unary ``+`` and CROSS JOINs keep
 # SQLite from scanning a whole conversation per hit instead. Ranking costs time for every
 # match, so a query that matches more than RANKED_AT_MOST messages (a very common word) lists
 # the newest of them instead, which is what such a query can usefully mean.
@@ -109,11 +149,29 @@ RANKED_AT_MOST = 3000
 _SEARCH = (
     "WITH hits AS MATERIALIZED (SELECT rowid AS hit, {score} AS score"
     " FROM messages_fts WHERE messages_fts MATCH ? ORDER BY {order} LIMIT ?)"
-    " SELECT m.id, m.message_type, m.content, m.conversation_id, m.created_at, c.agent_id"
+    " SELECT m.id, m.message_type, m.content, c.id AS conversation_id, m.created_at, c.agent_id"
     " FROM hits"
-    " CROSS JOIN messages m ON (m.pos = hits.hit OR m.src = hits.hit)"
-    " CROSS JOIN conversations c ON c.id = m.conversation_id"
-    " WHERE {where} ORDER BY hits.score, m.pos LIMIT ?"
+    " CROSS JOIN messages m ON m.pos = hits.hit"
+    " CROSS JOIN conversation_messages cm ON cm.message_pos = hits.hit"
+    " CROSS JOIN conversations c ON c.pos = cm.conversation_pos"
+    " WHERE {where} ORDER BY hits.score, c.pos LIMIT ?"
+)
+
+
+# An agent looking back (its ``conversation_search`` tool): each message once, however many of
+# the agent's conversations list it; the best hits first, as for the API's search.
+_AGENT_SEARCH = (
+    "WITH hits AS MATERIALIZED (SELECT rowid AS hit, {score} AS score"
+    " FROM messages_fts WHERE messages_fts MATCH ? ORDER BY {order} LIMIT ?)"
+    " SELECT m.* FROM hits CROSS JOIN messages m ON m.pos = hits.hit"
+    " WHERE {where} ORDER BY hits.score LIMIT ?"
+)
+# Without a query: the agent's newest messages, read from the newest back.
+_AGENT_NEWEST = "SELECT m.* FROM messages m WHERE {where} ORDER BY m.pos DESC LIMIT ?"
+# The message is listed by one of the agent's conversations.
+_OF_AGENT = (
+    "EXISTS (SELECT 1 FROM conversation_messages cm JOIN conversations c"
+    " ON c.pos = cm.conversation_pos WHERE cm.message_pos = m.pos AND c.agent_id = ?)"
 )
 
 

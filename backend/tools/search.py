@@ -2,13 +2,15 @@
 
 Letta 0.16.8's arguments and result shape (``{"message": "Showing N results:", "results": [...]}``
 with each result's timestamp, how long ago, role and content). Tool messages and the agent's own
-earlier searches are left out, as in Letta, so results never nest.
+earlier searches are left out, as in Letta, so results never nest. Matches come from the
+full-text index (every word of the query, else any), best first, each message once.
 """
 
 import json
 from datetime import UTC, datetime, time
 from typing import Any
 
+from backend.errors import InvalidArgument
 from backend.tools.base import ToolContext, ToolFailed, ToolSpec
 
 DEFAULT_LIMIT = 5
@@ -48,14 +50,17 @@ async def conversation_search(ctx: ToolContext, args: dict[str, Any]) -> str:
     limit = args.get("limit") or DEFAULT_LIMIT
     if limit < 1:
         raise ToolFailed("limit must be a positive number of results.")
-    rows = await ctx.store.messages.search_agent(
-        ctx.agent_id,
-        query=args.get("query"),
-        kinds=kinds,
-        limit=min(limit, 100),
-        start=_bound(args.get("start_date"), "start_date", end=False),
-        end=_bound(args.get("end_date"), "end_date", end=True),
-    )
+    try:
+        rows = await ctx.store.search.agent_history(
+            ctx.agent_id,
+            query=args.get("query"),
+            kinds=kinds,
+            limit=min(limit, 100),
+            start=_bound(args.get("start_date"), "start_date", end=False),
+            end=_bound(args.get("end_date"), "end_date", end=True),
+        )
+    except InvalidArgument as exc:  # a query without a word to look for
+        raise ToolFailed(str(exc)) from None
     if not rows:
         return json.dumps({"message": "No results found.", "results": []})
     now = datetime.now(UTC)

@@ -19,6 +19,7 @@ from backend.errors import NothingToCompact
 from backend.llm import BuiltinProvider, ResolvedModel
 from backend.llm.summary import _WORD, _tokenize
 from backend.store import NewMessage, Store
+from backend.store.messages import LISTED, columns, context_from, conversation_pos
 from shared_schema import CompactionSettings
 from tests.seed import new_agent
 
@@ -54,8 +55,9 @@ def conversation_messages(turns: int) -> list[NewMessage]:
 
 async def context_flags(store: Store, conversation_id: str) -> list[tuple[str, int]]:
     rows = await store.db.fetchall(
-        "SELECT message_type, in_context FROM messages WHERE conversation_id = ? ORDER BY ord",
-        (conversation_id,),
+        f"SELECT {columns(context_from(':c'))} FROM {LISTED}"
+        f" WHERE cm.conversation_pos = {conversation_pos(':c')} ORDER BY cm.ord",
+        {"c": conversation_id},
     )
     return [(row["message_type"], row["in_context"]) for row in rows]
 

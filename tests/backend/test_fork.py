@@ -1,10 +1,12 @@
 """Fork (API.md 9): the fork lists its source's in-context messages under the same ids after its
 own system message, and then each side goes its own way."""
 
+import httpx
 import letta_client
 import pytest
 from letta_client import Letta
 
+from backend.agent.context import SUMMARY_PREFIX
 from tests.fakes.fake_openai import FakeOpenAI
 from tests.servers import ServerThread
 
@@ -127,3 +129,71 @@ def test_fork_errors_say_what_is_wrong(
         compacted = http.post(f"/v1/conversations/{source.id}/fork", params={"message_id": old})
         assert compacted.status_code == 400
         assert "not in the context of" in compacted.json()["detail"]
+
+
+def flags(http: httpx.Client, conversation_id: str) -> list[tuple[str, bool]]:
+    response = http.get(
+        f"/v1/conversations/{conversation_id}/messages",
+        params={"order": "asc", "limit": 1000, "include_compacted": "true"},
+    )
+    return [(m["id"], m["in_context"]) for m in response.json()]
+
+
+def test_compacting_a_fork_or_its_source_leaves_the_other_alone(
+    sdk: Letta, llm_server: ServerThread, fake_llm: FakeOpenAI
+) -> None:
+    agent = sdk.agents.create(memory_blocks=[])
+    source = sdk.conversations.create(agent_id=agent.id)
+    for text in ("one", "two", "three"):
+        say(sdk, source.id, text)
+    fork = sdk.conversations.fork(source.id)
+    shared = fork.in_context_message_ids[1:]
+    with llm_server.client() as http:
+        source_flags = flags(http, source.id)
+        fake_llm.reply = "the fork's summary"
+        sdk.conversations.messages.compact(fork.id, compaction_settings={"mode": "all"})
+        assert len(sdk.conversations.retrieve(fork.id).in_context_message_ids) == 2
+        # The shared messages are out of the fork's context and still in the source's.
+        assert [f for i, f in flags(http, fork.id) if i in shared] == [False] * len(shared)
+        assert flags(http, source.id) == source_flags
+        assert all(f for _, f in source_flags)
+        assert http.get(f"/v1/messages/{shared[0]}").json()[0]["in_context"] is True
+
+        fake_llm.reply = "the source's summary"
+        sdk.conversations.messages.compact(source.id, compaction_settings={"mode": "all"})
+        source_ids = sdk.conversations.retrieve(source.id).in_context_message_ids
+        fork_ids = sdk.conversations.retrieve(fork.id).in_context_message_ids
+        assert len(source_ids) == len(fork_ids) == 2 and source_ids[1] != fork_ids[1]
+        say(sdk, fork.id, "after both compactions")
+        sent = [m["content"] for m in fake_llm.requests[-1]["messages"]]
+        assert sent[1:] == [SUMMARY_PREFIX + "the fork's summary", "after both compactions"]
+
+
+def test_deleting_the_source_leaves_the_forks_pages_search_and_messages(
+    sdk: Letta, llm_server: ServerThread
+) -> None:
+    agent = sdk.agents.create(memory_blocks=[])
+    source = sdk.conversations.create(agent_id=agent.id)
+    say(sdk, source.id, "a capybara crossed")
+    say(sdk, source.id, "a tapir followed")
+    fork = sdk.conversations.fork(source.id)
+    before = listed(sdk, fork.id)
+    sdk.conversations.delete(source.id)
+    assert listed(sdk, fork.id) == before
+    assert sdk.conversations.retrieve(fork.id).in_context_message_ids == [i for i, _ in before]
+    with llm_server.client() as http:
+        hits = http.post("/v1/messages/search", json={"query": "capybara"}).json()
+        assert {(h["content"], h["conversation_id"]) for h in hits} == {
+            ("a capybara crossed", fork.id),
+            ("Fake reply to: a capybara crossed", fork.id),
+        }
+        for message_id, kind in before[1:]:
+            got = http.get(f"/v1/messages/{message_id}").json()
+            assert [(m["id"], m["message_type"], m["in_context"]) for m in got] == [
+                (message_id, kind, True)
+            ]
+        middle = before[2][0]
+        page = http.get(
+            f"/v1/conversations/{fork.id}/messages", params={"after": middle, "order": "asc"}
+        ).json()
+        assert [m["id"] for m in page] == [i for i, _ in before[3:]]

@@ -10,7 +10,7 @@ import sqlite3
 from pathlib import Path
 
 from backend.store import NewMessage, Store
-from backend.store.messages import to_wire
+from backend.store.messages import LISTED, columns, context_from, conversation_pos, to_wire
 from tests.conftest import ServerFactory
 from tests.seed import append_messages, new_agent
 from tests.servers import ServerThread
@@ -69,7 +69,9 @@ def rows_of(db_path: Path, conversation_id: str) -> list[sqlite3.Row]:
     conn.row_factory = sqlite3.Row
     try:
         return conn.execute(
-            "SELECT * FROM messages WHERE conversation_id = ? ORDER BY ord", (conversation_id,)
+            f"SELECT {columns(context_from(':c'))} FROM {LISTED}"
+            f" WHERE cm.conversation_pos = {conversation_pos(':c')} ORDER BY cm.ord",
+            {"c": conversation_id},
         ).fetchall()
     finally:
         conn.close()

@@ -99,12 +99,13 @@ async def create_agent(request: Request) -> JSONResponse:
         except NotFound:
             raise InvalidArgument(f"Unknown block id {block_id!r} in block_ids.") from None
     approvals = [str(rule.get("tool_name")) for rule in body.tool_rules or []]
-    attached = {t["name"] for t in await svc.store.tools.find() if t["id"] in tool_ids}
-    missing = [name for name in approvals if name not in attached]
-    if missing:
-        raise InvalidArgument(
-            f"tool_rules names {missing[0]!r}, which is not one of the agent's tools."
-        )
+    if approvals:
+        attached = {t["name"] for t in await svc.store.tools.find() if t["id"] in tool_ids}
+        missing = [name for name in approvals if name not in attached]
+        if missing:
+            raise InvalidArgument(
+                f"tool_rules names {missing[0]!r}, which is not one of the agent's tools."
+            )
     agent = await svc.store.agents.create(
         name=body.name,
         model=model,

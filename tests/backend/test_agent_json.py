@@ -151,6 +151,9 @@ def test_every_agent_answer_equals_the_python_shape(server: ServerThread) -> Non
         assert listed.headers["content-type"] == "application/json"
         assert listed.content == encoded(shapes)
         assert http.get("/v1/agents/").content == encoded(shapes[::-1])
+        # A long page is read on a reader thread, a short one on the event loop: the same JSON.
+        long_page = http.get("/v1/agents/", params={"order": "asc", "limit": 1000})
+        assert long_page.content == encoded(shapes)
         page = http.get("/v1/agents/", params={"order": "asc", "after": ids[0], "limit": 2})
         assert page.content == encoded(shapes[1:3])
         page = http.get("/v1/agents/", params={"order": "desc", "before": ids[1], "limit": 2})

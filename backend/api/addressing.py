@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from starlette.requests import Request
 from starlette.responses import Response
 
+from backend.api.common import query_value
 from backend.errors import InvalidArgument
 from backend.services import services
 
@@ -25,7 +26,7 @@ async def conversation_id(request: Request, agent_id: str | None = None) -> str:
     """
     named = request.path_params["conversation_id"]
     if named == DEFAULT:
-        agent_id = agent_id or request.query_params.get("agent_id")
+        agent_id = agent_id or query_value(request, "agent_id")
         if not agent_id:
             raise InvalidArgument(
                 "The default conversation belongs to an agent: add agent_id (a query parameter,"
@@ -48,7 +49,7 @@ def on_default(handler: Handler) -> Handler:
     query's ``conversation_id`` names (Letta Code lists history this way)."""
 
     async def endpoint(request: Request) -> Response:
-        named = request.query_params.get("conversation_id")
+        named = query_value(request, "conversation_id")
         target = request.path_params["agent_id"]
         if named and named != DEFAULT:
             row = await services(request).store.conversations.row(named)

@@ -3,6 +3,7 @@
 import functools
 import json
 from typing import Any, TypeVar, get_args
+from urllib.parse import parse_qsl
 
 from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
@@ -140,8 +141,38 @@ def _mentions_any(annotation: Any) -> bool:
     return annotation is Any or any(_mentions_any(arg) for arg in get_args(annotation))
 
 
+_QUERY = "chinwag.query"
+
+
+def query_values(request: Request) -> dict[str, list[str]]:
+    """The query string's values by name, parsed once per request.
+
+    The same values as Starlette's ``request.query_params``, which takes about 15 us to build
+    (more than the rest of a list route's parsing): a query without escapes (``%``, ``+``) is
+    split as it stands, any other one parsed as Starlette parses it.
+    """
+    found: dict[str, list[str]] | None = request.scope.get(_QUERY)
+    if found is None:
+        raw = request.scope["query_string"].decode("latin-1")
+        if "%" in raw or "+" in raw:
+            pairs = parse_qsl(raw, keep_blank_values=True)
+        else:
+            pairs = [(k, v) for k, _, v in (p.partition("=") for p in raw.split("&") if p)]
+        found = {}
+        for key, value in pairs:
+            found.setdefault(key, []).append(value)
+        request.scope[_QUERY] = found
+    return found
+
+
+def query_value(request: Request, name: str) -> str | None:
+    """The query parameter's last value, as ``request.query_params.get`` gives it."""
+    values = query_values(request).get(name)
+    return values[-1] if values else None
+
+
 def query_int(request: Request, name: str, default: int, *, low: int, high: int) -> int:
-    raw = request.query_params.get(name)
+    raw = query_value(request, name)
     if raw is None or raw == "":
         return default
     try:
@@ -156,14 +187,14 @@ def query_int(request: Request, name: str, default: int, *, low: int, high: int)
 
 
 def query_order(request: Request, default: str) -> Any:
-    value = request.query_params.get("order") or default
+    value = query_value(request, "order") or default
     if value not in ("asc", "desc"):
         raise ValidationFailed(f"Query parameter 'order' must be 'asc' or 'desc', not {value!r}.")
     return value
 
 
 def query_bool(request: Request, name: str, default: bool) -> bool:
-    raw = request.query_params.get(name)
+    raw = query_value(request, name)
     if raw is None or raw == "":
         return default
     lowered = raw.lower()
@@ -175,7 +206,7 @@ def query_bool(request: Request, name: str, default: bool) -> bool:
 
 
 def query_str(request: Request, name: str) -> str | None:
-    return request.query_params.get(name) or None
+    return query_value(request, name) or None
 
 
 def respond(data: Any) -> Response:

@@ -11,6 +11,7 @@ from backend.api.common import (
     query_int,
     query_order,
     query_str,
+    query_values,
     respond,
 )
 from backend.errors import ValidationFailed
@@ -54,7 +55,7 @@ async def list_conversations(request: Request) -> JSONResponse:
     agent_id = query_str(request, "agent_id")
     if agent_id is None:
         raise ValidationFailed("Query parameter 'agent_id' is required.")
-    order_by = request.query_params.get("order_by") or "created_at"
+    order_by = query_str(request, "order_by") or "created_at"
     if order_by not in ORDER_BY:
         raise ValidationFailed(
             f"Query parameter 'order_by' must be one of {', '.join(ORDER_BY)}, not {order_by!r}."
@@ -122,7 +123,7 @@ async def list_messages(request: Request) -> JSONResponse:
 
 def _message_types(request: Request) -> list[str] | None:
     """``include_return_message_types`` (repeated or comma-separated); None lists every type."""
-    raw = request.query_params.getlist("include_return_message_types")
+    raw = query_values(request).get("include_return_message_types", [])
     types = [t for value in raw for t in value.split(",") if t]
     if not types:
         return None

@@ -116,14 +116,18 @@ class ChatBuilder:
         self.deferred: list[dict[str, Any]] = []  # messages that came while calls were waiting
 
     def _failed_returns(self) -> list[dict[str, Any]]:
+        if not self.unanswered:
+            return []
         failed = package_return("error", UNANSWERED)
         return [{"role": "tool", "tool_call_id": i, "content": failed} for i in self.unanswered]
 
     def _close_step(self) -> None:
-        self.log.extend(self._failed_returns())
-        self.unanswered.clear()
-        self.log.extend(self.deferred)
-        self.deferred.clear()
+        if self.unanswered:
+            self.log.extend(self._failed_returns())
+            self.unanswered.clear()
+        if self.deferred:
+            self.log.extend(self.deferred)
+            self.deferred.clear()
 
     def add(self, row: Row) -> None:
         """The next stored message (in ``ord`` order)."""

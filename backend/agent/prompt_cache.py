@@ -4,16 +4,16 @@ A kept prompt is valid while the conversation's ``context_rev`` (in the database
 server process on the file sees it) is the one it was built at: appends leave it as it is and
 are read by ``ord`` after the last one kept; any other change of the in-context messages
 (compaction, a failed input taken out, reset, a recompiled system message) bumps it, and the
-prompt is built again from all of them. Building runs on a worker thread, so a long context
-never holds the event loop. The prompts kept are bounded in bytes and in number, least
+prompt is built again from all of them: a long context on a reader thread, as its rows are
+read, so it never holds the event loop. The prompts kept are bounded in bytes and in number, least
 recently used first out.
 """
 
-import asyncio
 from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass
 
-from backend.agent.context import ChatBuilder
+from backend.agent.context import ChatBuilder, Row
 from backend.llm.prompt import Prompt
 from backend.store.messages import MessageStore
 
@@ -65,15 +65,17 @@ class PromptCache:
         return kept.builder.prompt()
 
     async def _build(self, conversation_id: str) -> _Kept:
-        """The prompt from all the in-context messages: on the loop if they are few."""
+        """The prompt from all the in-context messages: on the loop if they are few, else
+        built on a reader thread as the rows are read."""
         self.builds += 1
         revision, rows = await self.messages.context_after(conversation_id, None, limit=FEW_ROWS)
         if len(rows) < FEW_ROWS:
-            builder = _build(rows)
+            builder, last_ord = _build(rows)
         else:
-            revision, rows = await self.messages.context_after(conversation_id, None)
-            builder = await asyncio.to_thread(_build, rows)
-        return _Kept(revision, rows[-1]["ord"] if rows else None, builder)
+            revision, (builder, last_ord) = await self.messages.read_context(
+                conversation_id, None, _build
+            )
+        return _Kept(revision, last_ord, builder)
 
     def _keep(self, conversation_id: str, kept: _Kept) -> None:
         self._kept[conversation_id] = kept
@@ -83,7 +85,10 @@ class PromptCache:
             self._bytes -= dropped.builder.log.size
 
 
-def _build(rows: list) -> ChatBuilder:
-    builder = ChatBuilder()
-    builder.extend(rows)
-    return builder
+def _build(rows: Iterable[Row]) -> tuple[ChatBuilder, int | None]:
+    """A builder of these rows, and the ``ord`` of the last one."""
+    builder, last_ord = ChatBuilder(), None
+    for row in rows:
+        builder.add(row)
+        last_ord = row["ord"]
+    return builder, last_ord

@@ -16,10 +16,13 @@ from typing import Any, overload
 
 from backend.llm.tokens import REPLY_PRIMING, estimate_message_tokens
 
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
 
 def encode(value: Any) -> bytes:
-    """JSON as every request body writes it: compact, UTF-8, non-ASCII kept as is."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+    """JSON as every request body writes it: compact, UTF-8, non-ASCII kept as is (what
+    ``json.dumps`` with these options writes, without making an encoder per call)."""
+    return _ENCODER.encode(value).encode()
 
 
 class ChatLog:

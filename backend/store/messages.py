@@ -3,8 +3,9 @@ context is a range of each conversation's order (see ``store.schema``)."""
 
 import json
 import sqlite3
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from backend.errors import InvalidArgument, NotFound
 from backend.store.db import Database, JsonText, Tx, dumps, json_array, now_iso
@@ -12,6 +13,8 @@ from backend.store.paging import Order
 from backend.store.schema import ORD_STRIDE
 from shared_schema import new_id
 from shared_schema.messages import ROLE_BY_TYPE
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -461,8 +464,22 @@ class MessageStore:
         (all of them for ``None``), oldest first, from one snapshot: a kept prompt is extended
         with them while the revision is the one it was built at. With ``limit`` (a few rows
         by index) it reads on the loop, else on a reader thread."""
+        return await self.read_context(conversation_id, after_ord, list, limit=limit)
 
-        def read(conn: sqlite3.Connection) -> tuple[int, list[sqlite3.Row]]:
+    async def read_context(
+        self,
+        conversation_id: str,
+        after_ord: int | None,
+        consume: Callable[[Iterable[sqlite3.Row]], T],
+        *,
+        limit: int | None = None,
+    ) -> tuple[int, T]:
+        """:meth:`context_after` with the rows handed to ``consume`` as they are read (on the
+        reader thread when there is no ``limit``): a long context then never exists as rows
+        all at once, whose allocation would make the garbage collector walk the heap, every
+        thread waiting, several times over."""
+
+        def read(conn: sqlite3.Connection) -> tuple[int, T]:
             conn.execute("BEGIN")
             try:
                 row = conn.execute(
@@ -470,17 +487,19 @@ class MessageStore:
                 ).fetchone()
                 if row is None:
                     raise NotFound.of("Conversation", conversation_id)
-                rows = conn.execute(
-                    in_context_sql(
-                        "cm.ord, m.message_type, m.content, m.extra", _POS, _CTX, after=":after"
+                consumed = consume(
+                    conn.execute(
+                        in_context_sql(
+                            "cm.ord, m.message_type, m.content, m.extra", _POS, _CTX, after=":after"
+                        )
+                        + (" LIMIT :limit" if limit is not None else ""),
+                        {"c": conversation_id, "after": -1 if after_ord is None else after_ord}
+                        | ({} if limit is None else {"limit": limit}),
                     )
-                    + (" LIMIT :limit" if limit is not None else ""),
-                    {"c": conversation_id, "after": -1 if after_ord is None else after_ord}
-                    | ({} if limit is None else {"limit": limit}),
-                ).fetchall()
+                )
             finally:
                 conn.execute("COMMIT")
-            return row[0], rows
+            return row[0], consumed
 
         return await self.db.read(read, rows=limit)
 

@@ -182,7 +182,7 @@ def report_tool_results(messages: Sequence[dict]) -> str | None:
         if not ok:
             lines.append(f"The {name} call failed: {text}")
         elif name in _MEMORY_TOOLS and label:
-            lines.append(f"Noted. My “{label}” memory now reads: “{text}”")
+            lines.append(f"Noted. My “{label}” memory now reads: “{text.strip()}”")
         else:
             lines.append(f"{name} returned: {text}")
     return "\n".join(lines)

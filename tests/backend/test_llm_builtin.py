@@ -1,5 +1,6 @@
 """The builtin offline model: deterministic streamed replies and extractive summaries."""
 
+import json
 import time
 
 import pytest
@@ -16,6 +17,7 @@ from backend.llm import (
     format_transcript,
 )
 from backend.llm.builtin import compose_reply
+from backend.llm.builtin_memory import report_tool_results
 
 
 def user(text: str) -> dict:
@@ -266,3 +268,26 @@ def test_sentences_keep_closing_quotes_and_non_english_words():
     assert summary == (
         "User: Maria wrote “the Zürich office closes in May.” The lease of Straße 5 ends then."
     )
+
+
+def test_a_memory_edit_is_reported_without_the_leading_newline_of_an_empty_block():
+    """Letta's memory_insert into an empty block leaves a leading newline; the reply quotes
+    the block's text, not the newline."""
+    call = {
+        "id": "call-1",
+        "type": "function",
+        "function": {
+            "name": "memory_insert",
+            "arguments": json.dumps({"label": "human", "new_str": "I like tea"}),
+        },
+    }
+    messages = [
+        {"role": "user", "content": "remember that I like tea"},
+        {"role": "assistant", "content": None, "tool_calls": [call]},
+        {
+            "role": "tool",
+            "tool_call_id": "call-1",
+            "content": json.dumps({"status": "OK", "message": "\nI like tea"}),
+        },
+    ]
+    assert report_tool_results(messages) == "Noted. My “human” memory now reads: “I like tea”"

@@ -145,7 +145,7 @@ async def get_agent(request: Request) -> Response:
 async def update_agent(request: Request) -> JSONResponse:
     svc = services(request)
     agent_id = request.path_params["agent_id"]
-    await svc.store.agents.get(agent_id)
+    await svc.store.agents.require(agent_id)
     body = await parse_body(request, AgentUpdate)
     changes = body.model_dump(exclude_unset=True, exclude_none=True)
     tool_ids, block_ids = changes.pop("tool_ids", None), changes.pop("block_ids", None)
@@ -173,7 +173,7 @@ async def change_agent(
     """Apply ``change`` to the addressed agent (404 if there is none), answer with the agent."""
     svc = services(request)
     agent_id = request.path_params["agent_id"]
-    await svc.store.agents.get(agent_id)
+    await svc.store.agents.require(agent_id)
     await change(svc, agent_id)
     return await agent_response(svc, agent_id)
 
@@ -181,7 +181,7 @@ async def change_agent(
 async def update_block(request: Request) -> JSONResponse:
     svc = services(request)
     agent_id = request.path_params["agent_id"]
-    await svc.store.agents.get(agent_id)
+    await svc.store.agents.require(agent_id)
     body = await parse_body(request, BlockUpdate)
     block = await svc.store.agents.update_block(
         agent_id, request.path_params["label"], body.model_dump(exclude_none=True)
@@ -192,7 +192,7 @@ async def update_block(request: Request) -> JSONResponse:
 async def none_of_these(request: Request) -> JSONResponse:
     """An agent's secrets, MCP servers or repositories (Letta Code asks at start-up): this
     server has none of them, which is an empty list, not a 404."""
-    await services(request).store.agents.get(request.path_params["agent_id"])
+    await services(request).store.agents.require(request.path_params["agent_id"])
     return respond([])
 
 

@@ -123,6 +123,11 @@ class AgentStore:
             raise NotFound.of("Agent", agent_id)
         return (await self._with_blocks([row]))[0]
 
+    async def require(self, agent_id: str) -> None:
+        """404 unless the agent exists: for routes that only address it."""
+        if await self.db.fetchone("SELECT 1 FROM agents WHERE id = ?", (agent_id,)) is None:
+            raise NotFound.of("Agent", agent_id)
+
     async def get_json(self, agent_id: str) -> AgentJson:
         """The agent's answer as SQLite writes it (see ``AgentJson``); 404 if there is none."""
         rows = await self.db.fetchall(
@@ -197,7 +202,9 @@ class AgentStore:
             rows.reverse()
         return [AgentJson(*r) for r in rows]
 
-    async def update(self, agent_id: str, changes: dict[str, Any]) -> dict[str, Any]:
+    async def update(self, agent_id: str, changes: dict[str, Any]) -> None:
+        """Change the agent's own fields (404 if there is none); the routes answer with
+        :meth:`get_json` afterwards."""
         columns = {
             k: (dumps(v) if k in ("tags", "compaction_settings") else v) for k, v in changes.items()
         }
@@ -209,12 +216,11 @@ class AgentStore:
             )
             if cur.rowcount == 0:
                 raise NotFound.of("Agent", agent_id)
-        return await self.get(agent_id)
 
     async def update_block(
         self, agent_id: str, label: str, changes: dict[str, Any]
     ) -> dict[str, Any]:
-        await self.get(agent_id)
+        await self.require(agent_id)
         blocks = BlockStore(self.db)
         return await blocks.update(await blocks.id_of(agent_id, label), changes)
 

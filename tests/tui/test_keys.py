@@ -71,7 +71,8 @@ async def test_help_shows_keys_as_typed_with_tab_quit_and_list_keys(
         assert rows.get("[") == "Narrower" and "left_square_bracket" not in rows
         assert "tab" in rows or "tab / shift+tab" in rows
         assert "Quit" in rows.values()
-        assert {"↑", "↓"} <= set(rows) or "up / down, pageup / pagedown" in rows
+        assert {"↑", "↓"} <= set(rows) or "up / down" in rows
+        assert "pageup / pagedown" in rows
 
 
 async def test_palette_entries_show_their_keys(isolated_config: Path) -> None:

@@ -28,9 +28,11 @@ class HelpScreen(KeysFirst):
 
     def compose(self) -> Iterable[Widget]:
         table = Table(box=None, expand=True, show_header=True, header_style="bold")
+        # The action takes the room; a long binding id folds rather than squeezing it to "Acti…"
+        # on an 80-column terminal.
         table.add_column("Key", no_wrap=True)
-        table.add_column("Action")
-        table.add_column("Binding id (for \\[keymap])", style="dim", no_wrap=True)
+        table.add_column("Action", ratio=3, min_width=16)
+        table.add_column("Binding id (for \\[keymap])", style="dim", ratio=2, overflow="fold")
         for key, description, binding_id in self.rows:
             table.add_row(key, description, binding_id)
         with VerticalScroll(classes="box help"):
@@ -42,7 +44,8 @@ class HelpScreen(KeysFirst):
 # Keys that every pane has but no binding of ours names: focus moves, lists, quitting.
 GENERAL_ROWS: list[tuple[str, str, str]] = [
     ("tab / shift+tab", "Next / previous pane or field", ""),
-    ("up / down, pageup / pagedown", "Move in a list or the transcript", ""),
+    ("up / down", "Move in a list or the transcript", ""),
+    ("pageup / pagedown", "One screen up / down in a list or the transcript", ""),
     ("home / end", "First / last item (the transcript: oldest / newest message)", ""),
     ("ctrl+q", "Quit", ""),
 ]

@@ -35,6 +35,9 @@ DEFAULT_PROMPT = (
 # Message kinds that start a new unit of whole-turn grouping.
 TURN_STARTS = frozenset({"user_message", "summary_message", "system_message"})
 MIN_CHUNK_TOKENS = 64
+# The transcript roles of the commonest kinds, as ``transcript_entry`` gives them: a long
+# context is mostly these, and they need no chat form built first.
+_PLAIN_ROLES = {"user_message": "user", "assistant_message": "assistant"}
 
 
 @dataclass(frozen=True)
@@ -99,10 +102,14 @@ def transcript_chunks(
     chunks: list[list[str]] = [[]]
     used = 0
     for row in rows:
-        entry = transcript_entry(row)
-        if entry is None:
-            continue
-        role, content = entry
+        role = _PLAIN_ROLES.get(row["message_type"])
+        if role is not None:
+            content = row["content"]
+        else:
+            entry = transcript_entry(row)
+            if entry is None:
+                continue
+            role, content = entry
         if clip_chars and len(content) > clip_chars:
             content = content[:clip_chars] + " …"
         paragraph = transcript_paragraph(role, content)

@@ -13,11 +13,13 @@ from typing import Any, Literal
 from backend.errors import InvalidArgument, NotFound
 from backend.store.db import Database, JsonText, json_array, now_iso
 from backend.store.messages import (
+    INSERT_MESSAGE,
+    LIST_MESSAGE,
     NewMessage,
     context_from,
     conversation_pos,
     in_context_sql,
-    insert_rows,
+    message_values,
 )
 from backend.store.paging import Order, page_query
 from shared_schema import new_id
@@ -245,40 +247,38 @@ class ConversationStore:
         return row["pos"]
 
     async def fork(
-        self, conversation_id: str, system: str, at_message_id: str | None = None
+        self, conversation_id: str, system_text: str, at_message_id: str | None = None
     ) -> JsonText:
-        """A new conversation of the same agent whose context is ``system`` followed by the
+        """A new conversation of the same agent whose context is ``system_text`` followed by the
         source's in-context messages (up to ``at_message_id``), under the same message ids.
 
         The fork lists the source's messages (one statement adds its rows to
-        ``conversation_messages``); nothing of theirs is copied or indexed again.
+        ``conversation_messages``); nothing of theirs is copied or indexed again. The whole
+        transaction runs on a thread in one hand-off.
         """
         fork_id = new_id("conv")
         now = now_iso()
-        async with self.db.transaction(bulk=True) as tx:
-            async with tx.execute(
-                "SELECT pos, agent_id, context_from FROM conversations WHERE id = ?",
+
+        def write(conn: sqlite3.Connection) -> None:
+            source = conn.execute(
+                "SELECT c.pos, c.agent_id, c.context_from, cm.ord AS first_ord,"
+                " m.message_type AS first_type FROM conversations c"
+                " LEFT JOIN conversation_messages cm ON cm.conversation_pos = c.pos"
+                " AND cm.ord = (SELECT MIN(ord) FROM conversation_messages"
+                " WHERE conversation_pos = c.pos)"
+                " LEFT JOIN messages m ON m.pos = cm.message_pos WHERE c.id = ?",
                 (conversation_id,),
-            ) as cur:
-                source = await cur.fetchone()
+            ).fetchone()
             if source is None:
                 raise NotFound.of("Conversation", conversation_id)
-            async with tx.execute(
-                "SELECT cm.ord, m.message_type FROM conversation_messages cm"
-                " JOIN messages m ON m.pos = cm.message_pos"
-                " WHERE cm.conversation_pos = ? ORDER BY cm.ord LIMIT 1",
-                (source["pos"],),
-            ) as cur:
-                first = await cur.fetchone()
-            last_ord = None
+            up_to = 1 << 62
             if at_message_id is not None:
-                async with tx.execute(
+                at = conn.execute(
                     "SELECT cm.ord, cm.in_context, m.message_type FROM conversation_messages cm"
                     " JOIN messages m ON m.pos = cm.message_pos"
                     " WHERE cm.conversation_pos = ? AND m.id = ?",
                     (source["pos"], at_message_id),
-                ) as cur:
-                    at = await cur.fetchone()
+                ).fetchone()
                 ranged = at is not None and (
                     at["ord"] >= source["context_from"] or at["message_type"] == "system_message"
                 )
@@ -288,25 +288,30 @@ class ConversationStore:
                         f"Cannot fork at {at_message_id}: it is not {where} conversation "
                         f"{conversation_id}."
                     )
-                last_ord = at["ord"]
-            await tx.execute(
+                up_to = at["ord"]
+            empty = source["first_ord"] is None
+            conn.execute(
                 "INSERT INTO conversations (id, agent_id, summary, created_at, updated_at,"
                 " last_message_at) VALUES (?, ?, NULL, ?, ?, ?)",
-                (fork_id, source["agent_id"], now, now, now if first else None),
+                (fork_id, source["agent_id"], now, now, None if empty else now),
             )
-            if first is not None:
-                # Stored ords start at ORD_STRIDE, so 0 sorts the fork's system message first.
-                is_system = first["message_type"] == "system_message"
-                after = max(source["context_from"] - 1, first["ord"] if is_system else -1)
-                up_to = (1 << 62) if last_ord is None else last_ord
-                await insert_rows(tx, fork_id, [(0, NewMessage("system_message", system))])
-                await tx.execute(
-                    "INSERT INTO conversation_messages (conversation_pos, ord, message_id,"
-                    f" message_pos, in_context) SELECT {conversation_pos('?')}, ord, message_id,"
-                    " message_pos, 1 FROM conversation_messages WHERE conversation_pos = ?"
-                    " AND ord > ? AND ord <= ? AND in_context = 1",
-                    (fork_id, source["pos"], after, up_to),
-                )
+            if empty:
+                return
+            # Stored ords start at ORD_STRIDE, so 0 sorts the fork's system message first.
+            system = NewMessage("system_message", system_text)
+            conn.execute(INSERT_MESSAGE, message_values(fork_id, system, now))
+            conn.execute(LIST_MESSAGE, (fork_id, 0, 1, system.id))
+            is_system = source["first_type"] == "system_message"
+            after = max(source["context_from"] - 1, source["first_ord"] if is_system else -1)
+            conn.execute(
+                "INSERT INTO conversation_messages (conversation_pos, ord, message_id,"
+                f" message_pos, in_context) SELECT {conversation_pos('?')}, ord, message_id,"
+                " message_pos, 1 FROM conversation_messages WHERE conversation_pos = ?"
+                " AND ord > ? AND ord <= ? AND in_context = 1",
+                (fork_id, source["pos"], after, up_to),
+            )
+
+        await self.db.write(write)
         return await self.get(fork_id)
 
     async def update_summary(self, conversation_id: str, summary: str) -> JsonText:

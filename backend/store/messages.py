@@ -205,6 +205,32 @@ def wire_json(in_context: str) -> str:
     )
 
 
+INSERT_MESSAGE = (
+    "INSERT INTO messages (id, origin_id, message_type, role, content, extra, run_id, otid,"
+    " is_err, created_at) VALUES (?,?,?,?,?,?,?,?,?,?)"
+)
+LIST_MESSAGE = (
+    "INSERT INTO conversation_messages (conversation_pos, ord, message_id, message_pos,"
+    f" in_context) SELECT {conversation_pos('?')}, ?, id, pos, ? FROM messages WHERE id = ?"
+)
+
+
+def message_values(conversation_id: str, m: NewMessage, now: str) -> tuple[Any, ...]:
+    """The parameters of ``INSERT_MESSAGE`` for ``m``, first sent in ``conversation_id``."""
+    return (
+        m.id,
+        conversation_id,
+        m.message_type,
+        ROLE_BY_TYPE[m.message_type],
+        m.content,
+        dumps(m.extra) if m.extra else None,
+        m.run_id,
+        m.otid,
+        None if m.is_err is None else int(m.is_err),
+        now,
+    )
+
+
 async def insert_rows(
     tx: Tx, conversation_id: str, rows: list[tuple[int, NewMessage]], *, sent: bool = True
 ) -> None:
@@ -212,29 +238,9 @@ async def insert_rows(
     the conversation as updated, and as active unless the messages were not ``sent`` (a
     compaction's summary)."""
     now = now_iso()
+    await tx.executemany(INSERT_MESSAGE, [message_values(conversation_id, m, now) for _, m in rows])
     await tx.executemany(
-        "INSERT INTO messages (id, origin_id, message_type, role, content, extra, run_id, otid,"
-        " is_err, created_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
-        [
-            (
-                m.id,
-                conversation_id,
-                m.message_type,
-                ROLE_BY_TYPE[m.message_type],
-                m.content,
-                dumps(m.extra) if m.extra else None,
-                m.run_id,
-                m.otid,
-                None if m.is_err is None else int(m.is_err),
-                now,
-            )
-            for _, m in rows
-        ],
-    )
-    await tx.executemany(
-        "INSERT INTO conversation_messages (conversation_pos, ord, message_id, message_pos,"
-        f" in_context) SELECT {conversation_pos('?')}, ?, id, pos, ? FROM messages WHERE id = ?",
-        [(conversation_id, ord_, int(m.in_context), m.id) for ord_, m in rows],
+        LIST_MESSAGE, [(conversation_id, ord_, int(m.in_context), m.id) for ord_, m in rows]
     )
     if sent:
         await tx.execute(

@@ -15,9 +15,10 @@ from pathlib import Path
 import pytest
 
 from backend import compaction
+from backend.agent.context import transcript_entry
 from backend.errors import NothingToCompact
 from backend.llm import BuiltinProvider, ResolvedModel
-from backend.llm.summary import _WORD, _tokenize
+from backend.llm.summary import _WORD, _tokenize, transcript_paragraph
 from backend.store import NewMessage, Store
 from backend.store.messages import LISTED, columns, context_from, conversation_pos
 from shared_schema import CompactionSettings
@@ -192,3 +193,19 @@ def test_the_summary_is_the_same_in_every_process() -> None:
     }
     assert len(summaries) == 1
     assert next(iter(summaries)).strip()
+
+
+def test_transcript_chunks_give_each_kind_its_transcript_entry() -> None:
+    """The common kinds' shortcut writes what ``transcript_entry`` would."""
+    rows = [
+        {"message_type": kind, "content": f" {kind} text ", "extra": None}
+        for kind in ("system_message", "user_message", "assistant_message", "reasoning_message")
+    ]
+    rows += [
+        {"message_type": "summary_message", "content": "earlier", "extra": None},
+        {"message_type": "tool_call_message", "content": "", "extra": '{"name": "f"}'},
+        {"message_type": "tool_return_message", "content": "42", "extra": None},
+        {"message_type": "user_message", "content": "", "extra": None},
+    ]
+    paragraphs = [transcript_paragraph(*e) for r in rows if (e := transcript_entry(r))]
+    assert compaction.transcript_chunks(rows, 10_000, None) == ["\n\n".join(paragraphs)]

@@ -11,13 +11,14 @@ import random
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from backend import compaction
 from backend.agent.context import transcript_entry
 from backend.errors import NothingToCompact
-from backend.llm import BuiltinProvider, ResolvedModel
+from backend.llm import BuiltinProvider, ResolvedModel, estimate_text_tokens
 from backend.llm.summary import _WORD, _tokenize, transcript_paragraph
 from backend.store import NewMessage, Store
 from backend.store.messages import LISTED, columns, context_from, conversation_pos
@@ -195,17 +196,52 @@ def test_the_summary_is_the_same_in_every_process() -> None:
     assert next(iter(summaries)).strip()
 
 
-def test_transcript_chunks_give_each_kind_its_transcript_entry() -> None:
-    """The common kinds' shortcut writes what ``transcript_entry`` would."""
-    rows = [
-        {"message_type": kind, "content": f" {kind} text ", "extra": None}
-        for kind in ("system_message", "user_message", "assistant_message", "reasoning_message")
-    ]
-    rows += [
-        {"message_type": "summary_message", "content": "earlier", "extra": None},
-        {"message_type": "tool_call_message", "content": "", "extra": '{"name": "f"}'},
-        {"message_type": "tool_return_message", "content": "42", "extra": None},
-        {"message_type": "user_message", "content": "", "extra": None},
-    ]
-    paragraphs = [transcript_paragraph(*e) for r in rows if (e := transcript_entry(r))]
-    assert compaction.transcript_chunks(rows, 10_000, None) == ["\n\n".join(paragraphs)]
+TRANSCRIBED = [
+    NewMessage("system_message", "You are helpful."),
+    NewMessage("user_message", "\u3000 spaced out \n\t"),
+    NewMessage("assistant_message", ""),
+    NewMessage("assistant_message", " \xa0 "),
+    NewMessage("reasoning_message", "left out"),
+    NewMessage("tool_call_message", extra={"name": "lookup", "arguments": '{"q": "ü"}'}),
+    NewMessage("tool_call_message"),
+    NewMessage("approval_request_message", extra={"name": "rm", "arguments": "{}"}),
+    NewMessage("approval_response_message", extra={"approve": True}),
+    NewMessage("tool_return_message", "42 🌱"),
+    NewMessage("summary_message", "earlier talk"),
+    NewMessage("event_message", "left out too"),
+    NewMessage("user_message", "ünïcödé " * 40),
+]
+
+
+def python_paragraph(row: Any, clip: int | None) -> str | None:
+    """What the transcript said of a message before SQLite wrote it."""
+    entry = transcript_entry(row)
+    if entry is None:
+        return None
+    role, content = entry
+    if clip and len(content) > clip:
+        content = content[:clip] + " …"
+    return transcript_paragraph(role, content)
+
+
+@pytest.mark.parametrize("clip", [None, 5, 50])
+async def test_the_sql_transcript_gives_each_kind_its_transcript_entry(
+    tmp_path: Path, clip: int | None
+) -> None:
+    store = Store(tmp_path / "chinwag.db")
+    await store.open()
+    try:
+        agent = await new_agent(store)
+        conversation = await store.conversations.create(agent["id"], None)
+        async with store.db.transaction() as tx:
+            await store.messages.append(tx, conversation["id"], TRANSCRIBED)
+        rows = await store.messages.in_context(conversation["id"])
+        paragraphs = await compaction.transcript(
+            store, conversation["id"], rows[0]["ord"], rows[-1]["ord"], clip
+        )
+    finally:
+        await store.close()
+    expected = [p for r in rows if (p := python_paragraph(r, clip)) is not None]
+    assert [p for p, _ in paragraphs] == expected
+    assert [cost for _, cost in paragraphs] == [estimate_text_tokens(p) for p in expected]
+    assert len(expected) == len(TRANSCRIBED) - 3  # reasoning, approval answer, event left out

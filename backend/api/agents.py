@@ -106,7 +106,7 @@ async def create_agent(request: Request) -> JSONResponse:
             raise InvalidArgument(
                 f"tool_rules names {missing[0]!r}, which is not one of the agent's tools."
             )
-    agent = await svc.store.agents.create(
+    agent_id = await svc.store.agents.insert(
         name=body.name,
         model=model,
         embedding=body.embedding,
@@ -119,11 +119,11 @@ async def create_agent(request: Request) -> JSONResponse:
         block_ids=body.block_ids,
     )
     for name in approvals:
-        await svc.store.tools.set_approval(agent["id"], name, True)
+        await svc.store.tools.set_approval(agent_id, name, True)
     if body.compaction_settings is not None:
         settings = body.compaction_settings.model_dump(exclude_unset=True)
-        await svc.store.agents.update(agent["id"], {"compaction_settings": settings})
-    return await agent_response(svc, agent["id"])
+        await svc.store.agents.update(agent_id, {"compaction_settings": settings})
+    return await agent_response(svc, agent_id)
 
 
 async def list_agents(request: Request) -> JSONResponse:

@@ -73,7 +73,11 @@ class AgentStore:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    async def create(
+    async def create(self, **fields: Any) -> dict[str, Any]:
+        """A new agent (see :meth:`insert` for the fields), read back whole."""
+        return await self.get(await self.insert(**fields))
+
+    async def insert(
         self,
         *,
         name: str | None,
@@ -86,7 +90,10 @@ class AgentStore:
         description: str | None = None,
         tool_ids: list[str] | None = None,
         block_ids: list[str] | None = None,
-    ) -> dict[str, Any]:
+    ) -> str:
+        """Store a new agent with its blocks and tools; its id. A route that answers with the
+        agent's JSON (written by SQLite) needs nothing more, so reading it back is left to
+        :meth:`create`."""
         agent_id = new_id("agent")
         name = name or agent_id[: len("agent-") + 8]
         now = now_iso()
@@ -115,7 +122,7 @@ class AgentStore:
             for block_id in block_ids or []:
                 await BlockStore.attach_in(tx, agent_id, block_id)
             await ToolStore.attach_in(tx, agent_id, tool_ids or [])
-        return await self.get(agent_id)
+        return agent_id
 
     async def get(self, agent_id: str) -> dict[str, Any]:
         row = await self.db.fetchone("SELECT * FROM agents WHERE id = ?", (agent_id,))

@@ -49,6 +49,11 @@ class AgentsPane(Part, Vertical):
     def show_agents(self, agents: list[Agent], select: str | None = None) -> None:
         self.query_one(AgentList).set_agents(agents, select=select)
 
+    def highlighted_agent(self) -> Agent | None:
+        """The agent a key acts on: the open one, or the one highlighted while a re-list (after
+        a save) has not yet opened it again."""
+        return self.chinwag.agent or self.query_one(AgentList).current
+
     # -- create ---------------------------------------------------------------------------
 
     def action_new(self) -> None:
@@ -94,7 +99,7 @@ class AgentsPane(Part, Vertical):
 
     def action_details(self) -> None:
         """Open the view at once (keys typed next land in it); its fields come with the agent."""
-        agent = self.chinwag.agent
+        agent = self.highlighted_agent()
         if self.client is None or agent is None:
             return
         screen = AgentDetailScreen(
@@ -149,7 +154,7 @@ class AgentsPane(Part, Vertical):
     # -- delete ---------------------------------------------------------------------------
 
     def action_delete(self) -> None:
-        agent = self.chinwag.agent
+        agent = self.highlighted_agent()
         if agent is None or self.client is None:
             return
         question = f"Delete agent “{agent.name}” with all its conversations and messages?"

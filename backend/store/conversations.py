@@ -59,6 +59,17 @@ def in_context_ids(pos: str, ctx: str) -> str:
 
 _IDS = in_context_ids(conversation_pos(":c"), context_from(":c"))
 
+
+def _body(conn: sqlite3.Connection, conversation_id: str) -> JsonText:
+    """The conversation's API JSON, read with ``conn`` (in the caller's transaction)."""
+    row = conn.execute("SELECT * FROM conversations WHERE id = ?", (conversation_id,)).fetchone()
+    if row is None:
+        raise NotFound.of("Conversation", conversation_id)
+    (ids,) = conn.execute(_IDS, {"c": conversation_id}).fetchone()
+    head = json.dumps(_conversation(row, []), ensure_ascii=False)
+    return JsonText(head[: -len(_EMPTY_IDS_TAIL)] + ids + "}")
+
+
 # GET conversation answers of long contexts kept (by conversation, with the database's
 # data_version they were read at): about 47 characters per in-context message.
 LONG_BODY_CHARS = 100_000
@@ -105,16 +116,9 @@ class ConversationStore:
         def read(conn: sqlite3.Connection) -> JsonText:
             conn.execute("BEGIN")  # the row and the ids from one snapshot
             try:
-                row = conn.execute(
-                    "SELECT * FROM conversations WHERE id = ?", (conversation_id,)
-                ).fetchone()
-                if row is None:
-                    raise NotFound.of("Conversation", conversation_id)
-                (ids,) = conn.execute(_IDS, {"c": conversation_id}).fetchone()
+                return _body(conn, conversation_id)
             finally:
                 conn.execute("COMMIT")
-            head = json.dumps(_conversation(row, []), ensure_ascii=False)
-            return JsonText(head[: -len(_EMPTY_IDS_TAIL)] + ids + "}")
 
         body = await self.db.read(read)
         if len(body) >= LONG_BODY_CHARS:
@@ -254,12 +258,12 @@ class ConversationStore:
 
         The fork lists the source's messages (one statement adds its rows to
         ``conversation_messages``); nothing of theirs is copied or indexed again. The whole
-        transaction runs on a thread in one hand-off.
+        transaction, and the answer's JSON, take one hand-off to a thread.
         """
         fork_id = new_id("conv")
         now = now_iso()
 
-        def write(conn: sqlite3.Connection) -> None:
+        def write(conn: sqlite3.Connection) -> JsonText:
             source = conn.execute(
                 "SELECT c.pos, c.agent_id, c.context_from, cm.ord AS first_ord,"
                 " m.message_type AS first_type FROM conversations c"
@@ -296,7 +300,7 @@ class ConversationStore:
                 (fork_id, source["agent_id"], now, now, None if empty else now),
             )
             if empty:
-                return
+                return _body(conn, fork_id)
             # Stored ords start at ORD_STRIDE, so 0 sorts the fork's system message first.
             system = NewMessage("system_message", system_text)
             conn.execute(INSERT_MESSAGE, message_values(fork_id, system, now))
@@ -310,9 +314,9 @@ class ConversationStore:
                 " AND ord > ? AND ord <= ? AND in_context = 1",
                 (fork_id, source["pos"], after, up_to),
             )
+            return _body(conn, fork_id)
 
-        await self.db.write(write)
-        return await self.get(fork_id)
+        return await self.db.write(write)
 
     async def update_summary(self, conversation_id: str, summary: str) -> JsonText:
         async with self.db.transaction() as tx:

@@ -2,7 +2,6 @@
 
 from typing import Any
 
-import pytest
 from letta_client import Letta
 
 from tests.fakes.fake_openai import FakeOpenAI
@@ -16,11 +15,6 @@ PARTS = (
     "num_tokens_functions_definitions",
     "num_tokens_external_memory_summary",
 )
-
-
-@pytest.fixture
-def sdk(llm_server: ServerThread) -> Letta:
-    return Letta(base_url=llm_server.url, api_key="unused", timeout=30, max_retries=0)
 
 
 def overview(sdk: Letta, agent_id: str, **query: str) -> dict[str, Any]:

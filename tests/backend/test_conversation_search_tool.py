@@ -4,25 +4,11 @@ each once however many forks list it, best matches first, the newest without a q
 import json
 from typing import Any
 
-import pytest
 from letta_client import Letta
 from letta_client.types import ToolReturnMessage
 
+from tests.backend.letta_sdk import say
 from tests.fakes.fake_openai import FakeOpenAI, Reply, call
-from tests.servers import ServerThread
-
-
-@pytest.fixture
-def sdk(llm_server: ServerThread) -> Letta:
-    return Letta(base_url=llm_server.url, api_key="unused", timeout=30, max_retries=0)
-
-
-def say(sdk: Letta, conversation_id: str, text: str) -> None:
-    list(
-        sdk.conversations.messages.create(
-            conversation_id, messages=[{"role": "user", "content": text}]
-        )
-    )
 
 
 def search(

@@ -13,11 +13,6 @@ from tests.sse import frames, text_of
 from tests.waiting import wait_for
 
 
-@pytest.fixture
-def sdk(llm_server: ServerThread) -> Letta:
-    return Letta(base_url=llm_server.url, api_key="unused", timeout=30, max_retries=0)
-
-
 def ids(page: object) -> list[str]:
     return [m.id for m in page]  # type: ignore[attr-defined]
 

@@ -14,11 +14,6 @@ from tests.servers import ServerThread
 from tests.sse import frames, text_of
 
 
-@pytest.fixture
-def sdk(llm_server: ServerThread) -> Letta:
-    return Letta(base_url=llm_server.url, api_key="unused", timeout=30, max_retries=0)
-
-
 def user_texts(sdk: Letta, conversation_id: str) -> list[str]:
     return [
         m.content

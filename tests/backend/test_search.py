@@ -11,22 +11,9 @@ from letta_client import Letta
 
 from backend.store import search
 from backend.store.schema import MIGRATIONS
+from tests.backend.letta_sdk import say
 from tests.conftest import ServerFactory
 from tests.fakes.fake_openai import FakeOpenAI
-from tests.servers import ServerThread
-
-
-@pytest.fixture
-def sdk(llm_server: ServerThread) -> Letta:
-    return Letta(base_url=llm_server.url, api_key="unused", timeout=30, max_retries=0)
-
-
-def say(sdk: Letta, conversation_id: str, text: str) -> None:
-    list(
-        sdk.conversations.messages.create(
-            conversation_id, messages=[{"role": "user", "content": text}]
-        )
-    )
 
 
 def found(sdk: Letta, query: str, **filters: Any) -> list[tuple[str, str | None]]:

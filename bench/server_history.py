@@ -63,26 +63,30 @@ def history_messages(start: int, count: int) -> list[NewMessage]:
     return out
 
 
+async def create_agent(store: Store, name: str, tool_ids: list[str] | None = None) -> str:
+    """An agent as the benches make them: two memory blocks, and ``tool_ids`` if given."""
+    agent = await store.agents.create(
+        name=name,
+        model=MODEL,
+        embedding=None,
+        system=SYSTEM,
+        agent_type="letta_v1_agent",
+        tags=["bench"],
+        blocks=[
+            {"label": "persona", "value": "A patient gardener.", "limit": 5000},
+            {"label": "human", "value": "Sam, who forgets things.", "limit": 5000},
+        ],
+        tool_ids=tool_ids,
+    )
+    return agent["id"]
+
+
 async def seed(db_path: Path, sizes: list[int], agents: int) -> tuple[list[str], list[History]]:
     """``agents`` agents, and one conversation of the first agent per history size."""
     store = Store(db_path)
     await store.open()
     try:
-        agent_ids = []
-        for i in range(agents):
-            agent = await store.agents.create(
-                name=f"bench-agent-{i:04d}",
-                model=MODEL,
-                embedding=None,
-                system=SYSTEM,
-                agent_type="letta_v1_agent",
-                tags=["bench"],
-                blocks=[
-                    {"label": "persona", "value": "A patient gardener.", "limit": 5000},
-                    {"label": "human", "value": "Sam, who forgets things.", "limit": 5000},
-                ],
-            )
-            agent_ids.append(agent["id"])
+        agent_ids = [await create_agent(store, f"bench-agent-{i:04d}") for i in range(agents)]
         histories = []
         for n in sizes:
             conversation = await store.conversations.create(agent_ids[0], f"{n} messages")

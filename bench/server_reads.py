@@ -35,7 +35,7 @@ from bench.common import (
     process_tree_cpu_seconds,
     workspace,
 )
-from bench.server_history import MODEL, SYSTEM, seed
+from bench.server_history import create_agent, seed
 
 MAX_RATIO = 1.5
 MESSAGES = 1000
@@ -52,19 +52,7 @@ async def seed_agents_with_tools(db_path: Path, count: int) -> None:
         await store.tools.ensure(definitions())
         tool_ids = await store.tools.resolve(list(DEFAULT_TOOLS), [])
         for i in range(count):
-            await store.agents.create(
-                name=f"bench-tools-agent-{i:04d}",
-                model=MODEL,
-                embedding=None,
-                system=SYSTEM,
-                agent_type="letta_v1_agent",
-                tags=["bench"],
-                blocks=[
-                    {"label": "persona", "value": "A patient gardener.", "limit": 5000},
-                    {"label": "human", "value": "Sam, who forgets things.", "limit": 5000},
-                ],
-                tool_ids=tool_ids,
-            )
+            await create_agent(store, f"bench-tools-agent-{i:04d}", tool_ids)
     finally:
         await store.close()
 

@@ -246,6 +246,8 @@ class ChinwagApp(App):
 
     @on(ConversationsPane.Emptied)
     async def _no_conversations(self) -> None:
+        if not self.screen_stack:  # posted by a worker that ended as the app closed
+            return
         await self.chat.close()
         await self.chat.show_hint("No conversations yet: just type below to start one.")
 

@@ -71,6 +71,8 @@ class Approvals(Feature):
             found = await client.conversations_waiting(agent_id, conversation_ids)
         except ClientError:
             return  # a server without a runs list: only what this app saw is marked
+        if self.app.status_bar() is None:  # the app closed meanwhile
+            return
         open_id = self.app.conversation.id if self.app.conversation else None
         for conversation_id in {agent_id, *conversation_ids} - {open_id}:
             if conversation_id in found:

@@ -37,7 +37,9 @@ go through :meth:`ChinwagApp.report`. Bindings have ids so ``[keymap]`` can rema
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable
+import functools
+import inspect
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from textual import events, on
@@ -66,6 +68,27 @@ from tui.widgets.conversations import ConversationList
 from tui.widgets.messages import MessageList
 from tui.widgets.status import StatusBar
 from tui.widgets.tools import ApprovalBlock
+
+
+def while_open(handler: Callable[..., Any]) -> Callable[..., Any]:
+    """Drop a pane's message that arrives after the main screen is gone: a worker that ended
+    as the app closed must not crash the exit by querying widgets that no longer exist."""
+    if inspect.iscoroutinefunction(handler):
+
+        @functools.wraps(handler)
+        async def guarded_async(app: ChinwagApp, *args: Any) -> None:
+            if app.screen_stack:
+                await handler(app, *args)
+
+        return guarded_async
+
+    @functools.wraps(handler)
+    def guarded(app: ChinwagApp, *args: Any) -> None:
+        if app.screen_stack:
+            handler(app, *args)
+
+    return guarded
+
 
 # The app's own palette entries, after those of the panes and features.
 APP_COMMANDS: list[Command] = [
@@ -223,6 +246,7 @@ class ChinwagApp(App):
         self.kept_conversation_id = conversation.id if conversation else None
 
     @on(AgentList.Chosen)
+    @while_open
     def _agent_chosen(self, event: AgentList.Chosen) -> None:
         if self.agent is None or self.agent.id != event.agent.id:
             kept = self.kept_conversation_id if event.agent.id == self.kept_agent_id else None
@@ -234,36 +258,41 @@ class ChinwagApp(App):
             self.memory_pane.agent_changed()
 
     @on(AgentsPane.Deleted)
+    @while_open
     async def _agent_deleted(self) -> None:
         self.agent = None
         await self.chat.close()  # names no agent in the chat's header
         self.conversations_pane.clear()
 
     @on(ConversationList.Chosen)
+    @while_open
     def _conversation_chosen(self, event: ConversationList.Chosen) -> None:
         if self.conversation is None or self.conversation.id != event.conversation.id:
             self.chat.open_conversation(event.conversation)
 
     @on(ConversationsPane.Emptied)
+    @while_open
     async def _no_conversations(self) -> None:
-        if not self.screen_stack:  # posted by a worker that ended as the app closed
-            return
         await self.chat.close()
         await self.chat.show_hint("No conversations yet: just type below to start one.")
 
     @on(ChatPane.TurnEnded)
+    @while_open
     def _turn_ended(self, event: ChatPane.TurnEnded) -> None:
         self.features["approvals"].sync(focus=event.turn)  # type: ignore[attr-defined]
 
     @on(ChatPane.MemoryEdited)
+    @while_open
     def _memory_edited(self) -> None:
         self.memory_pane.load(mark=True)
 
     @on(ApprovalBlock.Decided)
+    @while_open
     def _approval_decided(self, event: ApprovalBlock.Decided) -> None:
         self.features["approvals"].decide(event.block, event.decision)  # type: ignore[attr-defined]
 
     @on(ChatPane.ConversationNamed)
+    @while_open
     def _conversation_named(self, event: ChatPane.ConversationNamed) -> None:
         self.conversations_pane.load(select=event.conversation.id)
 

@@ -187,6 +187,10 @@ class CannedClient(ChinwagClient):
             self.messages["conv-1"].append(approval_request())
         self.sent: list[str] = []
 
+    async def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+        """Nothing canned goes to the network: a shot must not depend on what listens there."""
+        raise AssertionError(f"the canned client has no answer for {method} {path}")
+
     async def health(self) -> ServerInfo:
         if self.down:
             raise ConnectionFailed(self.url("/v1/health/"), "connection refused")
@@ -206,11 +210,23 @@ class CannedClient(ChinwagClient):
     async def list_agents(self, limit: int = 100) -> list[Agent]:
         return list(self.agents)
 
+    async def create_agent(self, name: str, model: str | None = None, **_: Any) -> Agent:
+        agent = _agent(len(self.agents) + 1, name, model or "builtin/echo")
+        self.agents.insert(0, agent)
+        return agent
+
     async def get_agent(self, agent_id: str) -> Agent:
         return next(a for a in self.agents if a.id == agent_id)
 
     async def list_conversations(self, agent_id: str, limit: int = 100) -> list[Conversation]:
         return [c for c in self.conversations if c.agent_id == agent_id]
+
+    async def conversations_waiting(self, agent_id: str, conversation_ids: list[str]) -> set[str]:
+        return {
+            c
+            for c in conversation_ids
+            if any(m.message_type == "approval_request_message" for m in self.messages.get(c, []))  # type: ignore[attr-defined]
+        }
 
     async def get_conversation(self, conversation_id: str) -> Conversation:
         if is_default(conversation_id):

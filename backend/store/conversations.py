@@ -58,14 +58,21 @@ def in_context_ids(pos: str, ctx: str) -> str:
 
 
 _IDS = in_context_ids(conversation_pos(":c"), context_from(":c"))
+# A new fork's: every row it has is in context (its context_from is 0), in key order; about
+# half the work of the general form.
+_FORK_IDS = (
+    "SELECT json_group_array(message_id) FROM (SELECT message_id FROM conversation_messages"
+    f" WHERE conversation_pos = {conversation_pos(':c')} ORDER BY ord)"
+)
 
 
-def _body(conn: sqlite3.Connection, conversation_id: str) -> JsonText:
-    """The conversation's API JSON, read with ``conn`` (in the caller's transaction)."""
+def _body(conn: sqlite3.Connection, conversation_id: str, ids_sql: str = _IDS) -> JsonText:
+    """The conversation's API JSON, read with ``conn`` (in the caller's transaction); the
+    in-context ids are the JSON array ``ids_sql`` reads."""
     row = conn.execute("SELECT * FROM conversations WHERE id = ?", (conversation_id,)).fetchone()
     if row is None:
         raise NotFound.of("Conversation", conversation_id)
-    (ids,) = conn.execute(_IDS, {"c": conversation_id}).fetchone()
+    (ids,) = conn.execute(ids_sql, {"c": conversation_id}).fetchone()
     head = json.dumps(_conversation(row, []), ensure_ascii=False)
     return JsonText(head[: -len(_EMPTY_IDS_TAIL)] + ids + "}")
 
@@ -257,15 +264,17 @@ class ConversationStore:
         source's in-context messages (up to ``at_message_id``), under the same message ids.
 
         The fork lists the source's messages (one statement adds its rows to
-        ``conversation_messages``); nothing of theirs is copied or indexed again. The whole
-        transaction, and the answer's JSON, take one hand-off to a thread.
+        ``conversation_messages``, at the source's ords); nothing of theirs is copied or indexed
+        again: the fork joins its source's lineage, through which they find it
+        (``store.schema``). The whole transaction, and the answer's JSON, take one hand-off to a
+        thread.
         """
         fork_id = new_id("conv")
         now = now_iso()
 
         def write(conn: sqlite3.Connection) -> JsonText:
             source = conn.execute(
-                "SELECT c.pos, c.agent_id, c.context_from, cm.ord AS first_ord,"
+                "SELECT c.pos, c.agent_id, c.context_from, c.lineage, cm.ord AS first_ord,"
                 " m.message_type AS first_type FROM conversations c"
                 " LEFT JOIN conversation_messages cm ON cm.conversation_pos = c.pos"
                 " AND cm.ord = (SELECT MIN(ord) FROM conversation_messages"
@@ -278,9 +287,9 @@ class ConversationStore:
             up_to = 1 << 62
             if at_message_id is not None:
                 at = conn.execute(
-                    "SELECT cm.ord, cm.in_context, m.message_type FROM conversation_messages cm"
-                    " JOIN messages m ON m.pos = cm.message_pos"
-                    " WHERE cm.conversation_pos = ? AND m.id = ?",
+                    "SELECT cm.ord, cm.in_context, m.message_type FROM messages m"
+                    " JOIN conversation_messages cm ON cm.conversation_pos = ?"
+                    " AND cm.ord = m.origin_ord AND cm.message_pos = m.pos WHERE m.id = ?",
                     (source["pos"], at_message_id),
                 ).fetchone()
                 ranged = at is not None and (
@@ -296,14 +305,14 @@ class ConversationStore:
             empty = source["first_ord"] is None
             conn.execute(
                 "INSERT INTO conversations (id, agent_id, summary, created_at, updated_at,"
-                " last_message_at) VALUES (?, ?, NULL, ?, ?, ?)",
-                (fork_id, source["agent_id"], now, now, None if empty else now),
+                " last_message_at, lineage) VALUES (?, ?, NULL, ?, ?, ?, ?)",
+                (fork_id, source["agent_id"], now, now, None if empty else now, source["lineage"]),
             )
             if empty:
                 return _body(conn, fork_id)
             # Stored ords start at ORD_STRIDE, so 0 sorts the fork's system message first.
             system = NewMessage("system_message", system_text)
-            conn.execute(INSERT_MESSAGE, message_values(fork_id, system, now))
+            conn.execute(INSERT_MESSAGE, message_values(fork_id, system, now, 0))
             conn.execute(LIST_MESSAGE, (fork_id, 0, 1, system.id))
             is_system = source["first_type"] == "system_message"
             after = max(source["context_from"] - 1, source["first_ord"] if is_system else -1)
@@ -314,7 +323,7 @@ class ConversationStore:
                 " AND ord > ? AND ord <= ? AND in_context = 1",
                 (fork_id, source["pos"], after, up_to),
             )
-            return _body(conn, fork_id)
+            return _body(conn, fork_id, _FORK_IDS)
 
         return await self.db.write(write)
 

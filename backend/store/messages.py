@@ -84,6 +84,13 @@ def to_wire(row: sqlite3.Row | dict[str, Any]) -> dict[str, Any]:
 
 # A conversation's rows (``cm``) with the messages they list (``m``).
 LISTED = "conversation_messages cm JOIN messages m ON m.pos = cm.message_pos"
+# Messages (``m``) with the conversations (``c``) that list them, and their rows (``cm``): the
+# conversations of the message's lineage that list it at its origin_ord (``store.schema``).
+LISTERS = (
+    "messages m JOIN conversations c ON c.lineage = m.lineage"
+    " JOIN conversation_messages cm ON cm.conversation_pos = c.pos AND cm.ord = m.origin_ord"
+    " AND cm.message_pos = m.pos"
+)
 
 
 def conversation_pos(conversation: str) -> str:
@@ -205,9 +212,11 @@ def wire_json(in_context: str) -> str:
     )
 
 
+# A message's lineage is its conversation's (``store.schema``, migration 12).
 INSERT_MESSAGE = (
     "INSERT INTO messages (id, origin_id, message_type, role, content, extra, run_id, otid,"
-    " is_err, created_at) VALUES (?,?,?,?,?,?,?,?,?,?)"
+    " is_err, created_at, origin_ord, lineage) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10,"
+    " ?11, (SELECT lineage FROM conversations WHERE id = ?2))"
 )
 LIST_MESSAGE = (
     "INSERT INTO conversation_messages (conversation_pos, ord, message_id, message_pos,"
@@ -215,8 +224,9 @@ LIST_MESSAGE = (
 )
 
 
-def message_values(conversation_id: str, m: NewMessage, now: str) -> tuple[Any, ...]:
-    """The parameters of ``INSERT_MESSAGE`` for ``m``, first sent in ``conversation_id``."""
+def message_values(conversation_id: str, m: NewMessage, now: str, ord_: int) -> tuple[Any, ...]:
+    """The parameters of ``INSERT_MESSAGE`` for ``m``, first sent in ``conversation_id`` and
+    listed there at ``ord_``."""
     return (
         m.id,
         conversation_id,
@@ -228,6 +238,7 @@ def message_values(conversation_id: str, m: NewMessage, now: str) -> tuple[Any, 
         m.otid,
         None if m.is_err is None else int(m.is_err),
         now,
+        ord_,
     )
 
 
@@ -238,7 +249,9 @@ async def insert_rows(
     the conversation as updated, and as active unless the messages were not ``sent`` (a
     compaction's summary)."""
     now = now_iso()
-    await tx.executemany(INSERT_MESSAGE, [message_values(conversation_id, m, now) for _, m in rows])
+    await tx.executemany(
+        INSERT_MESSAGE, [message_values(conversation_id, m, now, o) for o, m in rows]
+    )
     await tx.executemany(
         LIST_MESSAGE, [(conversation_id, ord_, int(m.in_context), m.id) for ord_, m in rows]
     )
@@ -259,8 +272,8 @@ def _otid_query(conversation_id: str, otids: list[str]) -> tuple[str, tuple[str,
         "SELECT m.otid, m.message_type, m.content, m.run_id FROM messages m"
         " JOIN runs r ON r.id = m.run_id AND r.conversation_id = m.origin_id"
         f" WHERE m.origin_id = ? AND m.otid IN ({marks}) AND EXISTS (SELECT 1 FROM"
-        " conversation_messages cm WHERE cm.message_pos = m.pos"
-        f" AND cm.conversation_pos = {conversation_pos('m.origin_id')})",
+        f" conversation_messages cm WHERE cm.conversation_pos = {conversation_pos('m.origin_id')}"
+        " AND cm.ord = m.origin_ord AND cm.message_pos = m.pos)",
         (conversation_id, *otids),
     )
 
@@ -277,8 +290,8 @@ async def context_changed(tx: Tx, conversation_id: str) -> None:
 _POS = conversation_pos(":c")
 _CTX = context_from(":c")
 _ORD_OF = (
-    "(SELECT cm.ord FROM messages m JOIN conversation_messages cm ON cm.message_pos = m.pos"
-    f" AND cm.conversation_pos = {_POS} WHERE m.id = :{{}})"
+    f"(SELECT cm.ord FROM messages m JOIN conversation_messages cm ON cm.conversation_pos = {_POS}"
+    " AND cm.ord = m.origin_ord AND cm.message_pos = m.pos WHERE m.id = :{})"
 )
 _WIRE = wire_json(in_context_rule(_CTX))
 
@@ -432,8 +445,7 @@ class MessageStore:
         """A message by id, as the conversation it was sent in lists it while it does, else as
         the oldest of the forks that list it."""
         row = await self.db.fetchone(
-            f"SELECT {columns('c.context_from')} FROM {LISTED}"
-            " JOIN conversations c ON c.pos = cm.conversation_pos WHERE m.id = ?"
+            f"SELECT {columns('c.context_from')} FROM {LISTERS} WHERE m.id = ?"
             " ORDER BY c.id <> m.origin_id, c.pos LIMIT 1",
             (message_id,),
         )

@@ -3,8 +3,9 @@ triggers; see ``store.schema``), ranked by BM25 (a query matching a great many m
 newest of them).
 
 The index holds each message once (a message is stored once; a fork only lists it). A hit is
-joined to every conversation that lists the message, so filtering by conversation finds it in
-forks too, and each result says which conversation it is from.
+joined to every conversation that lists the message (found through its lineage, see
+``store.schema``), so filtering by conversation finds it in forks too, and each result says which
+conversation it is from.
 """
 
 import re
@@ -152,8 +153,9 @@ _SEARCH = (
     " SELECT m.id, m.message_type, m.content, c.id AS conversation_id, m.created_at, c.agent_id"
     " FROM hits"
     " CROSS JOIN messages m ON m.pos = hits.hit"
-    " CROSS JOIN conversation_messages cm ON cm.message_pos = hits.hit"
-    " CROSS JOIN conversations c ON c.pos = cm.conversation_pos"
+    " CROSS JOIN conversations c ON c.lineage = m.lineage"
+    " CROSS JOIN conversation_messages cm ON cm.conversation_pos = c.pos"
+    " AND cm.ord = m.origin_ord AND cm.message_pos = m.pos"
     " WHERE {where} ORDER BY hits.score, c.pos LIMIT ?"
 )
 
@@ -168,10 +170,12 @@ _AGENT_SEARCH = (
 )
 # Without a query: the agent's newest messages, read from the newest back.
 _AGENT_NEWEST = "SELECT m.* FROM messages m WHERE {where} ORDER BY m.pos DESC LIMIT ?"
-# The message is listed by one of the agent's conversations.
+# The message is listed by one of the agent's conversations (those of its lineage listing it:
+# ``store.schema``).
 _OF_AGENT = (
-    "EXISTS (SELECT 1 FROM conversation_messages cm JOIN conversations c"
-    " ON c.pos = cm.conversation_pos WHERE cm.message_pos = m.pos AND c.agent_id = ?)"
+    "EXISTS (SELECT 1 FROM conversations c JOIN conversation_messages cm"
+    " ON cm.conversation_pos = c.pos AND cm.ord = m.origin_ord AND cm.message_pos = m.pos"
+    " WHERE c.lineage = m.lineage AND c.agent_id = ?)"
 )
 
 

@@ -1,6 +1,8 @@
 """Fork (API.md 9): the fork lists its source's in-context messages under the same ids after its
 own system message, and then each side goes its own way."""
 
+import sqlite3
+
 import httpx
 import letta_client
 import pytest
@@ -185,3 +187,55 @@ def test_deleting_the_source_leaves_the_forks_pages_search_and_messages(
             f"/v1/conversations/{fork.id}/messages", params={"after": middle, "order": "asc"}
         ).json()
         assert [m["id"] for m in page] == [i for i, _ in before[3:]]
+
+
+def stored(llm_server: ServerThread, sql: str) -> int:
+    """A count read from the server's database file."""
+    with sqlite3.connect(llm_server.settings.db_path) as db:
+        return db.execute(sql).fetchone()[0]
+
+
+UNLISTED = (
+    "SELECT count(*) FROM messages m WHERE NOT EXISTS"
+    " (SELECT 1 FROM conversation_messages cm WHERE cm.message_pos = m.pos)"
+)
+
+
+def test_a_fork_of_a_fork_outlives_both_its_ancestors(sdk: Letta, llm_server: ServerThread) -> None:
+    agent = sdk.agents.create(memory_blocks=[])
+    root = sdk.conversations.create(agent_id=agent.id)
+    say(sdk, root.id, "a wombat dug")
+    middle = sdk.conversations.fork(root.id)
+    say(sdk, middle.id, "an echidna came")
+    say(sdk, root.id, "a numbat only in the root")
+    last = sdk.conversations.fork(middle.id)
+    before = listed(sdk, last.id)
+    assert len(before) == 5  # its system message, then two turns: the root's and the middle's
+
+    sdk.conversations.delete(root.id)
+    sdk.conversations.delete(middle.id)
+    assert listed(sdk, last.id) == before
+    assert sdk.conversations.retrieve(last.id).in_context_message_ids == [i for i, _ in before]
+    with llm_server.client() as http:
+        for word, text in (("wombat", "a wombat dug"), ("echidna", "an echidna came")):
+            hits = http.post("/v1/messages/search", json={"query": word}).json()
+            assert {(h["content"], h["conversation_id"]) for h in hits} == {
+                (text, last.id),
+                (f"Fake reply to: {text}", last.id),
+            }
+        assert http.post("/v1/messages/search", json={"query": "numbat"}).json() == []
+        for message_id, kind in before[1:]:
+            got = http.get(f"/v1/messages/{message_id}").json()
+            assert [(m["id"], m["message_type"]) for m in got] == [(message_id, kind)]
+        page = http.get(
+            f"/v1/conversations/{last.id}/messages",
+            params={"after": before[1][0], "before": before[4][0], "order": "asc"},
+        ).json()
+        assert [m["id"] for m in page] == [before[2][0], before[3][0]]
+    # What only the deleted conversations listed is gone; nothing is left unlisted.
+    assert stored(llm_server, "SELECT count(*) FROM messages") == len(before)
+    assert stored(llm_server, UNLISTED) == 0
+
+    sdk.agents.delete(agent.id)
+    assert stored(llm_server, "SELECT count(*) FROM messages") == 0
+    assert stored(llm_server, "SELECT count(*) FROM conversation_messages") == 0

@@ -21,7 +21,15 @@ from backend.errors import NothingToCompact
 from backend.llm import LLMContextLengthError, ResolvedModel, estimate_text_tokens
 from backend.llm.tokens import BYTES_PER_TOKEN
 from backend.store import Store
-from backend.store.messages import NewMessage, context_changed, insert_rows
+from backend.store.messages import (
+    LISTED,
+    NewMessage,
+    context_changed,
+    context_from,
+    conversation_pos,
+    in_context_sql,
+    insert_rows,
+)
 from shared_schema import CompactionSettings
 
 DEFAULT_PROMPT = (
@@ -34,6 +42,8 @@ DEFAULT_PROMPT = (
 # Message kinds that start a new unit of whole-turn grouping.
 TURN_STARTS = frozenset({"user_message", "summary_message", "system_message"})
 MIN_CHUNK_TOKENS = 64
+NO_CONTEXT = "No in-context messages found for this conversation."
+NOTHING_TO_REDUCE = "Nothing in this conversation's context can be reduced by compaction yet."
 
 
 @dataclass(frozen=True)
@@ -82,7 +92,7 @@ def replaced_span(letters: str, settings: CompactionSettings) -> tuple[int, int]
     looking around the target, not by grouping the whole context into turns.
     """
     if not letters:
-        raise NothingToCompact("No in-context messages found for this conversation.")
+        raise NothingToCompact(NO_CONTEXT)
     start = 1 if letters[0] == "S" else 0
     body = letters[start:]
     if settings.mode == "all":
@@ -92,9 +102,7 @@ def replaced_span(letters: str, settings: CompactionSettings) -> tuple[int, int]
         found = [i for i in (body.find("T", need), body.find("S", need)) if i >= 0]
         cut = min(found) if found else max(0, body.rfind("T", 1), body.rfind("S", 1))
     if cut < 2:
-        raise NothingToCompact(
-            "Nothing in this conversation's context can be reduced by compaction yet."
-        )
+        raise NothingToCompact(NOTHING_TO_REDUCE)
     return start, start + cut
 
 
@@ -105,11 +113,11 @@ def choose_replaced(rows: list[sqlite3.Row], settings: CompactionSettings) -> li
     return rows[start:end]
 
 
-# ``transcript_paragraph(*transcript_entry(row))`` of a message (``m``) of one of the
-# ``TRANSCRIBED`` kinds as SQL, its text clipped to ``:clip`` characters when that is above 0.
-# SQLite writes a long transcript's paragraphs far faster than Python reads the messages; each
-# part appears once, as SQLite does not share a repeated one. test_compaction_summary_perf_
-# invariants.py holds the two equal for every kind.
+# Each replaced message's transcript paragraph, as ``transcript_paragraph(*transcript_entry())``
+# writes it (test_compaction_summary_perf_invariants.py holds the two equal for every kind),
+# is written by SQLite, and the paragraphs are joined there too: Python handles the transcript
+# only as a few large strings, never a message at a time. Kinds not transcribed, and messages
+# without text, give NULL, which the join skips.
 TRANSCRIBED = (
     "user_message",
     "assistant_message",
@@ -119,64 +127,166 @@ TRANSCRIBED = (
     "tool_call_message",
     "approval_request_message",
 )
-_ROLE = (
-    "CASE m.message_type WHEN 'user_message' THEN 'User' WHEN 'system_message' THEN 'System'"
-    " WHEN 'summary_message' THEN 'Summary' WHEN 'tool_return_message' THEN 'Tool'"
-    " ELSE 'Assistant' END"
+_ROLES = {
+    "user_message": "User",
+    "assistant_message": "Assistant",
+    "system_message": "System",
+    "summary_message": "Summary",
+    "tool_return_message": "Tool",
+    "tool_call_message": "Assistant",
+    "approval_request_message": "Assistant",
+}
+_CALL = (
+    "'[called ' || coalesce(m.extra ->> '$.name', 'None') || ' with '"
+    " || coalesce(m.extra ->> '$.arguments', 'None') || ']'"
 )
-_TEXT = (
-    "CASE WHEN m.message_type IN ('tool_call_message', 'approval_request_message') THEN"
-    " '[called ' || coalesce(m.extra ->> '$.name', 'None') || ' with '"
-    " || coalesce(m.extra ->> '$.arguments', 'None') || ']' ELSE m.content END"
-)
-_CLIPPED = (
-    f"CASE WHEN :clip > 0 AND length({_TEXT}) > :clip"
-    f" THEN substr({_TEXT}, 1, :clip) || ' …' ELSE {_TEXT} END"
-)
-PARAGRAPH = f"coalesce({_ROLE} || ': ' || nullif(trim({_CLIPPED}, :space), ''), '')"
 # What ``str.strip`` takes off.
 _SPACE = (
     "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004"
     "\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
 )
+# Between two paragraphs in what SQLite returns: bytes that UTF-8 text never holds, so a
+# paragraph's own blank lines are never taken for a boundary; as long as the blank line
+# (``PARAGRAPH_BREAK``) that replaces it, so the offsets found stay right.
+SEPARATOR = b"\xff\xff"
+PARAGRAPH_BREAK = b"\n\n"
 
 
-async def transcript(
-    store: Store, conversation_id: str, first_ord: int, last_ord: int, clip_chars: int | None
-) -> list[tuple[str, int]]:
-    """The transcript paragraphs of the in-context messages from ``first_ord`` to ``last_ord``
-    (a run of the context), each with its token estimate."""
-    rows = await store.messages.in_context_between(
-        conversation_id,
-        first_ord,
-        last_ord,
-        PARAGRAPH,
-        f" AND m.message_type IN ({', '.join(repr(k) for k in TRANSCRIBED)})",
-        clip=clip_chars or 0,
-        space=_SPACE,
+def _stripped(text: str) -> str:
+    """SQL for ``text.strip()``, NULL when that is empty. Trimming a set of characters costs
+    SQLite far more than the rest of a paragraph, so text that starts and ends with a visible
+    ASCII character (nearly all) is taken as it is: ``str.strip`` would leave it so."""
+    visible = (
+        f"unicode({text}) BETWEEN 33 AND 126"
+        f" AND substr(CAST({text} AS BLOB), -1) BETWEEN x'21' AND x'7e'"
     )
-    # estimate_text_tokens, written out: a call per paragraph costs more than the rest here.
-    return [(p, -(-len(p.encode()) // BYTES_PER_TOKEN)) for (p,) in rows]
+    return f"CASE WHEN {visible} THEN {text} ELSE nullif(trim({text}, :space), '') END"
 
 
-def transcript_chunks(paragraphs: list[tuple[str, int]], budget_tokens: int) -> list[str]:
-    """The transcript, cut into pieces that each fit the summarizer's budget."""
-    chunks: list[list[str]] = [[]]
-    used = 0
-    for paragraph, cost in paragraphs:
-        if used and used + cost > budget_tokens:
-            chunks.append([])
-            used = 0
-        chunks[-1].append(paragraph)
-        used += cost
-    return ["\n\n".join(chunk) for chunk in chunks if chunk]
+def paragraph_sql(clip: bool) -> str:
+    """SQL for the transcript paragraph of a message ``m``, or NULL; its text clipped to
+    ``:clip`` characters when ``clip``. ``:space`` is ``_SPACE``."""
+
+    def text(kind: str) -> str:
+        if kind in ("tool_call_message", "approval_request_message"):
+            # Starts with "[" and ends with "]" (or "…"): nothing to strip.
+            return _clipped(_CALL) if clip else _CALL
+        if clip:
+            return f"nullif(trim({_clipped('m.content')}, :space), '')"
+        return _stripped("m.content")
+
+    cases = " ".join(
+        f"WHEN '{kind}' THEN '{_ROLES[kind]}: ' || {text(kind)}" for kind in TRANSCRIBED
+    )
+    return f"CASE m.message_type {cases} END"
 
 
-async def summarize(
-    model: ResolvedModel, paragraphs: list[tuple[str, int]], settings: CompactionSettings
-) -> str:
-    """One summary of a transcript's ``paragraphs``; one too long for the model is folded chunk
-    by chunk."""
+def _clipped(text: str) -> str:
+    """SQL for ``text`` clipped to ``:clip`` characters, marked so when it was."""
+    return f"CASE WHEN length({text}) > :clip THEN substr({text}, 1, :clip) || ' …' ELSE {text} END"
+
+
+_FIRST_TWO = in_context_sql("cm.ord, m.message_type", conversation_pos(":c"), context_from(":c"))
+_FIRST_TWO += " LIMIT 2"
+
+
+def _range_sql(clip: bool) -> str:
+    """SQL for how many in-context messages of the range from ``context_from`` on have an
+    ``ord`` from ``:first`` to ``:last``, the last ``ord`` and their transcript (``SEPARATOR``
+    between paragraphs, as a blob: its bytes are cut before being decoded)."""
+    return (
+        "SELECT count(*), max(cm.ord),"
+        f" CAST(group_concat({paragraph_sql(clip)}, CAST(x'{SEPARATOR.hex()}' AS TEXT)) AS BLOB)"
+        f" FROM {LISTED} WHERE cm.conversation_pos = {conversation_pos(':c')}"
+        f" AND cm.ord >= MAX({context_from(':c')}, :first) AND cm.ord <= :last"
+        " AND cm.in_context = 1"
+    )
+
+
+_RANGE_SQL = {clip: _range_sql(clip) for clip in (False, True)}
+_LAST = 2**63 - 1
+
+
+@dataclass(frozen=True)
+class Replaced:
+    """The messages a compaction replaces: ``count`` of the ``before`` in context, the last of
+    them at ``last_ord``; their ``transcript`` (UTF-8 paragraphs, ``SEPARATOR`` between)."""
+
+    before: int
+    count: int
+    last_ord: int
+    transcript: bytes
+
+
+def _read_range(
+    conn: sqlite3.Connection, conversation_id: str, first: int, last: int, clip: int | None
+) -> tuple[int, int, bytes]:
+    count, last_ord, transcript = conn.execute(
+        _RANGE_SQL[bool(clip)],
+        {"c": conversation_id, "first": first, "last": last, "clip": clip, "space": _SPACE},
+    ).fetchone()
+    return count, last_ord, transcript or b""
+
+
+def _read_all(conn: sqlite3.Connection, conversation_id: str, clip: int | None) -> Replaced:
+    """``all``: every in-context message after the system message, read in one hand-off
+    without a look at each message first (they are all replaced)."""
+    head = conn.execute(_FIRST_TWO, {"c": conversation_id}).fetchall()
+    if not head:
+        raise NothingToCompact(NO_CONTEXT)
+    system = 1 if head[0][1] == "system_message" else 0
+    if len(head) == system:
+        return Replaced(1, 0, head[0][0], b"")
+    count, last_ord, transcript = _read_range(conn, conversation_id, head[system][0], _LAST, clip)
+    return Replaced(system + count, count, last_ord, transcript)
+
+
+async def read_replaced(
+    store: Store, conversation_id: str, settings: CompactionSettings
+) -> Replaced:
+    """What compacting the conversation with ``settings`` replaces (see ``replaced_span``)."""
+    clip = settings.clip_chars
+    if settings.mode == "all":
+        replaced = await store.db.read(lambda conn: _read_all(conn, conversation_id, clip))
+    else:
+        letters, ords = await store.messages.in_context_letters(conversation_id, LETTER)
+        start, end = replaced_span(letters, settings)
+        first, last = ords[start], ords[end - 1]
+        count, last_ord, transcript = await store.db.read(
+            lambda conn: _read_range(conn, conversation_id, first, last, clip)
+        )
+        replaced = Replaced(len(letters), count, last_ord, transcript)
+    if replaced.count < 2:
+        raise NothingToCompact(NOTHING_TO_REDUCE)
+    return replaced
+
+
+def transcript_chunks(transcript: bytes, budget_tokens: int) -> list[str]:
+    """The transcript, cut between paragraphs into pieces that each fit the summarizer's
+    budget (a paragraph longer than that is a piece of its own), as text.
+
+    A piece of at most ``budget_tokens * BYTES_PER_TOKEN`` bytes is at most ``budget_tokens``
+    by ``estimate_text_tokens``: the cuts are found in the bytes, a few look-ups in all.
+    """
+    text = transcript.replace(SEPARATOR, PARAGRAPH_BREAK)
+    limit = budget_tokens * BYTES_PER_TOKEN
+    chunks = []
+    start, end = 0, len(transcript)
+    while start < end:
+        cut = end
+        if end - start > limit:
+            cut = transcript.rfind(SEPARATOR, start, start + limit + len(SEPARATOR))
+            if cut < 0:  # the next paragraph alone is over the budget
+                cut = transcript.find(SEPARATOR, start)
+                cut = end if cut < 0 else cut
+        chunks.append(str(memoryview(text)[start:cut], "utf-8", "replace"))
+        start = cut + len(SEPARATOR)
+    return chunks
+
+
+async def summarize(model: ResolvedModel, transcript: bytes, settings: CompactionSettings) -> str:
+    """One summary of a ``transcript`` (see ``Replaced``); one too long for the model is folded
+    chunk by chunk."""
     prompt = settings.prompt or DEFAULT_PROMPT
     max_tokens = max(128, min(1024, model.context_window // 8))
     # Room for the prompt, the previous fold's summary, the answer and a margin.
@@ -184,7 +294,7 @@ async def summarize(
     budget = max(MIN_CHUNK_TOKENS, int(room * 0.8))
     while True:
         try:
-            return await _fold(model, paragraphs, prompt, budget, max_tokens)
+            return await _fold(model, transcript, prompt, budget, max_tokens)
         except LLMContextLengthError:
             # The model's real window is smaller than we were told: use smaller pieces.
             if budget <= MIN_CHUNK_TOKENS:
@@ -193,18 +303,14 @@ async def summarize(
 
 
 async def _fold(
-    model: ResolvedModel,
-    paragraphs: list[tuple[str, int]],
-    prompt: str,
-    budget: int,
-    max_tokens: int,
+    model: ResolvedModel, transcript: bytes, prompt: str, budget: int, max_tokens: int
 ) -> str:
     summary = ""
-    for chunk in transcript_chunks(paragraphs, budget):
-        transcript = f"Summary: {summary}\n\n{chunk}" if summary else chunk
+    for chunk in transcript_chunks(transcript, budget):
+        text = f"Summary: {summary}\n\n{chunk}" if summary else chunk
         summary = (
             await model.provider.summarize(
-                model.model_name, prompt=prompt, transcript=transcript, max_tokens=max_tokens
+                model.model_name, prompt=prompt, transcript=text, max_tokens=max_tokens
             )
         ).strip()
     return summary
@@ -214,21 +320,17 @@ async def compact(
     store: Store, conversation_id: str, model: ResolvedModel, settings: CompactionSettings
 ) -> Compaction:
     """Summarize and store; on any failure (a model error included) nothing has changed."""
-    letters, ords = await store.messages.in_context_letters(conversation_id, LETTER)
-    start, end = replaced_span(letters, settings)
-    paragraphs = await transcript(
-        store, conversation_id, ords[start], ords[end - 1], settings.clip_chars
-    )
-    summary = await summarize(model, paragraphs, settings)
+    replaced = await read_replaced(store, conversation_id, settings)
+    summary = await summarize(model, replaced.transcript, settings)
     if not summary:
         raise NothingToCompact("The model wrote an empty summary; the context is unchanged.")
-    before, after = len(letters), len(letters) - (end - start) + 1
+    before, after = replaced.before, replaced.before - replaced.count + 1
     counts = {
         "num_messages_before": before,
         "num_messages_after": after,
-        "compacted_count": end - start,
+        "compacted_count": replaced.count,
     }
-    summary_ord = ords[end - 1] + 1
+    summary_ord = replaced.last_ord + 1
     async with store.db.transaction() as tx:
         # The replaced messages are the context's front (after the system message): the context
         # now starts at the summary, just past them. One number changes, whatever their count.

@@ -475,33 +475,6 @@ class MessageStore:
 
         return await self.db.read(read)
 
-    async def in_context_between(
-        self,
-        conversation_id: str,
-        first_ord: int,
-        last_ord: int,
-        select: str,
-        where: str = "",
-        **params: Any,
-    ) -> list[tuple[Any, ...]]:
-        """``select`` (SQL over ``cm`` and ``m``, with ``params``) of the in-context messages
-        of the range from ``context_from`` on whose ``ord`` is from ``first_ord`` to
-        ``last_ord`` (and that pass ``where``: `` AND …``), oldest first, as plain tuples (on a
-        reader thread)."""
-        sql = (
-            f"SELECT {select} FROM {LISTED} WHERE cm.conversation_pos = {_POS}"
-            f" AND cm.ord >= MAX({_CTX}, :first) AND cm.ord <= :last AND cm.in_context = 1"
-            f"{where} ORDER BY cm.ord"
-        )
-        bound = {"c": conversation_id, "first": first_ord, "last": last_ord, **params}
-
-        def read(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
-            cursor = conn.cursor()
-            cursor.row_factory = None
-            return cursor.execute(sql, bound).fetchall()
-
-        return await self.db.read(read)
-
     async def count(self, conversation_id: str) -> int:
         """How many messages the conversation's whole history holds."""
         row = await self.db.fetchone(

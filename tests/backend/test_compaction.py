@@ -4,6 +4,7 @@ import httpx
 import pytest
 from letta_client import Letta
 
+from backend.compaction import DEFAULT_PROMPT
 from backend.llm import estimate_tokens
 from tests.backend.test_sending import history, new_conversation
 from tests.conftest import fake_provider_config
@@ -70,6 +71,64 @@ def test_all_leaves_system_and_one_summary(llm_server: ServerThread, fake_llm: F
         # The summarizer saw exactly the replaced messages.
         transcript = fake_llm.requests[-1]["messages"][-1]["content"]
         assert "Message 0" in transcript and "Message 3" in transcript
+
+
+def spoken_transcript(messages: list[dict]) -> str:
+    """The transcript of plain user and assistant messages, as the summarizer should see it."""
+    speaker = {"user_message": "User", "assistant_message": "Assistant"}
+    return "\n\n".join(f"{speaker[m['message_type']]}: {m['content'].strip()}" for m in messages)
+
+
+def test_all_sends_the_summarizer_every_replaced_message_once(
+    llm_server: ServerThread, fake_llm: FakeOpenAI
+) -> None:
+    with llm_server.client() as http:
+        _, conversation = new_conversation(http)
+        talk(http, conversation["id"], 2)
+        # A message's own blank lines stay in its paragraph.
+        send(http, conversation["id"], "  Line one.\n\nLine two.\t")
+        replaced = history(http, conversation["id"])[1:]
+        sent = len(fake_llm.requests)
+        fake_llm.reply = "Summary of it all."
+        assert compact(http, conversation["id"], mode="all").status_code == 200
+    [request] = fake_llm.requests[sent:]
+    assert request["messages"] == [
+        {"role": "system", "content": DEFAULT_PROMPT},
+        {"role": "user", "content": spoken_transcript(replaced)},
+    ]
+    assert request["messages"][1]["content"].endswith(
+        "User: Line one.\n\nLine two.\n\nAssistant: Fake reply to:   Line one.\n\nLine two."
+    )
+
+
+def test_a_transcript_over_the_summarizers_window_is_folded_in_whole_paragraphs(
+    server_factory, fake_llm: FakeOpenAI
+) -> None:
+    window = 600
+    server = server_factory(
+        config=fake_provider_config(
+            fake_llm,
+            models=["fake-model", "small-model"],
+            context_windows={"small-model": window},
+        )
+    )
+    with server.client() as http:
+        _, conversation = new_conversation(http)
+        talk(http, conversation["id"], 20)
+        replaced = history(http, conversation["id"])[1:]
+        sent = len(fake_llm.requests)
+        fake_llm.reply = "FOLDED"
+        response = compact(http, conversation["id"], mode="all", model="fake/small-model")
+        assert response.status_code == 200
+    requests = fake_llm.requests[sent:]
+    assert len(requests) > 2
+    assert all(r["model"] == "small-model" for r in requests)
+    assert all(estimate_tokens(r["messages"]) + r["max_tokens"] <= window for r in requests)
+    pieces = [r["messages"][-1]["content"] for r in requests]
+    assert all(p.startswith("Summary: FOLDED\n\n") for p in pieces[1:])
+    pieces = [pieces[0]] + [p.removeprefix("Summary: FOLDED\n\n") for p in pieces[1:]]
+    assert all(p.startswith(("User: ", "Assistant: ")) for p in pieces)
+    assert "\n\n".join(pieces) == spoken_transcript(replaced)
 
 
 def test_sliding_window_keeps_latest_turns_intact(

@@ -206,10 +206,15 @@ TRANSCRIBED = [
     NewMessage("tool_call_message"),
     NewMessage("approval_request_message", extra={"name": "rm", "arguments": "{}"}),
     NewMessage("approval_response_message", extra={"approve": True}),
-    NewMessage("tool_return_message", "42 🌱"),
+    NewMessage("tool_return_message", "42 🌱 " * 30),
     NewMessage("summary_message", "earlier talk"),
     NewMessage("event_message", "left out too"),
+    NewMessage("system_message", "A later system message."),
+    NewMessage("user_message", "First paragraph.\n\nSecond paragraph, same message."),
     NewMessage("user_message", "ünïcödé " * 40),
+    NewMessage("assistant_message", "Ends in a wide space\u3000"),
+    NewMessage("assistant_message", "x"),
+    NewMessage("assistant_message", "Ends in an emoji 🌱"),
 ]
 
 
@@ -224,9 +229,14 @@ def python_paragraph(row: Any, clip: int | None) -> str | None:
     return transcript_paragraph(role, content)
 
 
-@pytest.mark.parametrize("clip", [None, 5, 50])
+def paragraphs_of(transcript: bytes) -> list[str]:
+    return [p.decode() for p in transcript.split(compaction.SEPARATOR)]
+
+
+@pytest.mark.parametrize("clip", [None, 100, 300])
+@pytest.mark.parametrize("mode", ["all", "sliding_window"])
 async def test_the_sql_transcript_gives_each_kind_its_transcript_entry(
-    tmp_path: Path, clip: int | None
+    tmp_path: Path, clip: int | None, mode: str
 ) -> None:
     store = Store(tmp_path / "chinwag.db")
     await store.open()
@@ -236,12 +246,95 @@ async def test_the_sql_transcript_gives_each_kind_its_transcript_entry(
         async with store.db.transaction() as tx:
             await store.messages.append(tx, conversation["id"], TRANSCRIBED)
         rows = await store.messages.in_context(conversation["id"])
-        paragraphs = await compaction.transcript(
-            store, conversation["id"], rows[0]["ord"], rows[-1]["ord"], clip
+        settings = CompactionSettings(mode=mode, clip_chars=clip, sliding_window_percentage=0.99)
+        replaced = await compaction.read_replaced(store, conversation["id"], settings)
+    finally:
+        await store.close()
+    taken = compaction.choose_replaced(rows, settings)
+    assert taken == (rows[1:] if mode == "all" else rows[1:-4])  # the latest turn is kept
+    expected = [p for r in taken if (p := python_paragraph(r, clip))]
+    assert paragraphs_of(replaced.transcript) == expected
+    assert (replaced.before, replaced.count) == (len(rows), len(taken))
+    assert replaced.last_ord == taken[-1]["ord"]
+    # Reasoning, the approval answer, the event and the two without text are left out.
+    assert len(expected) == len(taken) - 5
+
+
+async def test_all_reads_after_the_system_message_before_the_context(tmp_path: Path) -> None:
+    """After a compaction the system message sits before the context's range; ``all`` leaves
+    it out of the transcript and counts it."""
+    store = Store(tmp_path / "chinwag.db")
+    await store.open()
+    try:
+        agent = await new_agent(store)
+        conversation = await store.conversations.create(agent["id"], None)
+        async with store.db.transaction() as tx:
+            await store.messages.append(tx, conversation["id"], conversation_messages(4))
+        await compaction.compact(store, conversation["id"], MODEL, CompactionSettings(mode="all"))
+        async with store.db.transaction() as tx:
+            await store.messages.append(
+                tx, conversation["id"], [NewMessage("user_message", "Later words.")]
+            )
+        rows = await store.messages.in_context(conversation["id"])
+        replaced = await compaction.read_replaced(
+            store, conversation["id"], CompactionSettings(mode="all")
         )
     finally:
         await store.close()
-    expected = [p for r in rows if (p := python_paragraph(r, clip)) is not None]
-    assert [p for p, _ in paragraphs] == expected
-    assert [cost for _, cost in paragraphs] == [estimate_text_tokens(p) for p in expected]
-    assert len(expected) == len(TRANSCRIBED) - 3  # reasoning, approval answer, event left out
+    assert [r["message_type"] for r in rows] == [
+        "system_message",
+        "summary_message",
+        "user_message",
+    ]
+    assert (replaced.before, replaced.count, replaced.last_ord) == (3, 2, rows[-1]["ord"])
+    paragraphs = paragraphs_of(replaced.transcript)
+    assert paragraphs == [f"Summary: {rows[1]['content']}", "User: Later words."]
+
+
+async def test_all_with_nothing_but_the_system_message_reduces_nothing(tmp_path: Path) -> None:
+    store = Store(tmp_path / "chinwag.db")
+    await store.open()
+    try:
+        agent = await new_agent(store)
+        conversation = await store.conversations.create(agent["id"], None)
+        settings = CompactionSettings(mode="all")
+        with pytest.raises(NothingToCompact, match="No in-context messages"):
+            await compaction.read_replaced(store, conversation["id"], settings)
+        for text in ("You are helpful.", "One message."):
+            with pytest.raises(NothingToCompact, match="can be reduced"):
+                kind = "system_message" if text.startswith("You") else "user_message"
+                async with store.db.transaction() as tx:
+                    await store.messages.append(tx, conversation["id"], [NewMessage(kind, text)])
+                await compaction.read_replaced(store, conversation["id"], settings)
+    finally:
+        await store.close()
+
+
+def greedy_chunks(paragraphs: list[str], limit: int) -> list[str]:
+    """Whole paragraphs, as many as fit ``limit`` bytes joined by blank lines, the plain way."""
+    chunks: list[list[str]] = []
+    for paragraph in paragraphs:
+        if chunks and len("\n\n".join([*chunks[-1], paragraph]).encode()) <= limit:
+            chunks[-1].append(paragraph)
+        else:
+            chunks.append([paragraph])
+    return ["\n\n".join(chunk) for chunk in chunks]
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_chunks_are_whole_paragraphs_within_the_budget(seed: int) -> None:
+    rng = random.Random(seed)
+    words = ["a", "wörd", "🌱", "line\n\nbreak", "x" * 30]
+    for _ in range(200):
+        paragraphs = [
+            "User: " + " ".join(rng.choices(words, k=rng.randint(1, 12)))
+            for _ in range(rng.randint(1, 30))
+        ]
+        budget = rng.randint(1, 60)
+        transcript = compaction.SEPARATOR.join(p.encode() for p in paragraphs)
+        chunks = compaction.transcript_chunks(transcript, budget)
+        assert chunks == greedy_chunks(paragraphs, budget * 4)
+        assert "\n\n".join(chunks) == "\n\n".join(paragraphs)
+        for chunk in chunks:
+            assert estimate_text_tokens(chunk) <= budget or chunk in paragraphs
+    assert compaction.transcript_chunks(b"", 10) == []

@@ -60,7 +60,9 @@ def fake_provider_config(fake: FakeOpenAI, **overrides: Any) -> dict[str, Any]:
         "base_url": fake.base_url,
         "api_key": "test-key",
         "models": list(fake.models),
-        "timeout": 5,
+        # Longer than any hold lasts on a loaded machine: a reply a test holds open must not
+        # fail as a model timeout meanwhile (the timeout's own test sets a short one).
+        "timeout": 120,
         **overrides,
     }
     return {"providers": {"fake": table}}

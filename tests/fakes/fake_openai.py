@@ -234,6 +234,10 @@ class FakeOpenAI:
             self._hold_after = None
             self._hold_from = 0
             self._gate.set()
+            # A reply a previous test left held must be let go and no longer counted, or the
+            # next test's wait_for_held() would count it as its own.
+            if not self._changed.wait_for(lambda: self._held == 0, STARTUP_TIMEOUT):
+                raise RuntimeError(f"{self._held} held replies did not let go.")
 
     # --- what the model received ------------------------------------------------------------
 
@@ -343,6 +347,7 @@ class FakeOpenAI:
         finally:
             with self._changed:
                 self._held -= 1
+                self._changed.notify_all()
 
     async def _chat(self, request: Request) -> Response:
         body = await request.json()

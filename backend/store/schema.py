@@ -393,13 +393,18 @@ MIGRATIONS: list[str] = [
     ALTER TABLE messages ADD COLUMN lineage INTEGER;
     ALTER TABLE messages ADD COLUMN origin_ord INTEGER;
 
-    CREATE TEMP TABLE shares AS SELECT DISTINCT a.conversation_pos AS a, b.conversation_pos AS b
-        FROM conversation_messages a JOIN conversation_messages b
-        ON b.message_pos = a.message_pos AND b.conversation_pos <> a.conversation_pos;
+    -- Each conversation listing a message shares it with the first one listing it, both ways.
+    CREATE TEMP TABLE shares AS SELECT DISTINCT a, b FROM (
+        SELECT MIN(conversation_pos) OVER (PARTITION BY message_pos) AS a,
+            conversation_pos AS b FROM conversation_messages
+    ) WHERE a <> b;
+    INSERT INTO temp.shares SELECT b, a FROM temp.shares;
+    CREATE INDEX temp.shares_a ON shares(a);
     CREATE TEMP TABLE lineages AS WITH RECURSIVE reach(c, r) AS (
             SELECT pos, pos FROM conversations
             UNION SELECT shares.b, reach.r FROM reach JOIN shares ON shares.a = reach.c
         ) SELECT c, MIN(r) AS r FROM reach GROUP BY c;
+    CREATE INDEX temp.lineages_c ON lineages(c);
     UPDATE conversations SET lineage = (SELECT r FROM lineages WHERE c = conversations.pos);
     DROP TABLE temp.shares;
     DROP TABLE temp.lineages;

@@ -1,6 +1,7 @@
 """Message history: stored once, listed by conversations in order, paged by cursor; the model's
 context is a range of each conversation's order (see ``store.schema``)."""
 
+import functools
 import json
 import sqlite3
 from collections.abc import Callable, Iterable
@@ -8,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from backend.errors import InvalidArgument, NotFound
-from backend.store.db import Database, JsonText, Tx, dumps, json_array, now_iso
+from backend.store.db import Database, JsonText, Tx, dumps, now_iso
 from backend.store.paging import Order
 from backend.store.schema import ORD_STRIDE
 from shared_schema import new_id
@@ -32,53 +33,10 @@ class NewMessage:
 
 
 def to_wire(row: sqlite3.Row | dict[str, Any]) -> dict[str, Any]:
-    """The API shape of a stored message (API.md section 2)."""
-    kind = row["message_type"]
-    extra = json.loads(row["extra"]) if row["extra"] else {}
-    message: dict[str, Any] = {
-        "id": row["id"],
-        "date": row["created_at"],
-        "message_type": kind,
-        "role": row["role"],
-        "run_id": row["run_id"],
-        "otid": row["otid"],
-        "seq_id": None,
-        "in_context": bool(row["in_context"]),
-        "is_err": None if row["is_err"] is None else bool(row["is_err"]),
-    }
-    text = row["content"]
-    if kind == "reasoning_message":
-        message["reasoning"] = text
-    elif kind in ("tool_call_message", "approval_request_message"):
-        message["tool_call"] = extra
-        message["tool_calls"] = [extra]
-    elif kind == "approval_response_message":
-        message.update(extra)
-    elif kind == "tool_return_message":
-        status = extra.get("status", "success")
-        returned = {
-            "type": "tool",
-            "tool_call_id": extra.get("tool_call_id"),
-            "status": status,
-            "tool_return": text,
-            "stdout": extra.get("stdout"),
-            "stderr": extra.get("stderr"),
-        }
-        message.update(
-            tool_return=text,
-            status=status,
-            tool_call_id=returned["tool_call_id"],
-            name=extra.get("name"),
-            stdout=returned["stdout"],
-            stderr=returned["stderr"],
-            tool_returns=[returned],
-        )
-    elif kind == "summary_message":
-        message["summary"] = text
-        message["content"] = text
-        message.update(extra)
-    else:
-        message["content"] = text
+    """The API shape of a stored message (API.md section 2): its stored JSON (``wire``, see
+    ``store.schema`` migration 13) with the listing's ``in_context`` flag."""
+    message = json.loads(row["wire"])
+    message["in_context"] = bool(row["in_context"])
     return message
 
 
@@ -111,10 +69,11 @@ def in_context_rule(ctx: str) -> str:
 
 
 def columns(ctx: str) -> str:
-    """A message's columns as ``to_wire`` reads them, from ``cm`` and ``m``."""
+    """A message's columns, its JSON and its listing's flag (``to_wire`` reads the last two),
+    from ``cm`` and ``m``."""
     return (
         "m.pos, m.id, cm.ord, m.message_type, m.role, m.content, m.extra, m.run_id, m.otid,"
-        f" m.is_err, m.created_at, {in_context_rule(ctx)} AS in_context"
+        f" m.is_err, m.created_at, m.wire, {in_context_rule(ctx)} AS in_context"
     )
 
 
@@ -146,69 +105,25 @@ def in_context_sql(
     )
 
 
-def _field(name: str, sql: str) -> str:
-    """SQL for ``,"name":<sql>``, where ``sql`` is JSON text."""
-    return f"""',"{name}":' || {sql}"""
+def listed_json(*, messages: bool) -> str:
+    """A conversation's rows (``cm``) with their messages' stored JSON (``j.json``, written
+    as ``m.wire`` says: ``store.schema`` migration 13), and the messages (``m``) too if the
+    SQL reads them."""
+    joined = "conversation_messages cm JOIN message_json j ON j.pos = cm.message_pos"
+    return f"{joined} JOIN messages m ON m.pos = cm.message_pos" if messages else joined
 
 
-def _extra(key: str, default: str = "'null'") -> str:
-    """The JSON text of ``extra[key]``, or of ``default`` when it is missing."""
-    return f"coalesce(extra -> '$.{key}', {default})"
-
-
-# ``extra``'s members after the message's own, as Python's ``dict.update`` would add them.
-_MERGED_EXTRA = (
-    "CASE WHEN extra IS NULL OR extra = '{}' THEN ''"
-    " ELSE ',' || substr(extra, 2, length(extra) - 2) END"
-)
-_STATUS = _extra("status", """'"success"'""")
-_TOOL_RETURN_FIELDS = (
-    _field("tool_call_id", _extra("tool_call_id")),
-    _field("status", _STATUS),
-    _field("tool_return", "json_quote(content)"),
-    _field("stdout", _extra("stdout")),
-    _field("stderr", _extra("stderr")),
-)
+# Where a message's stored JSON says ``"in_context":true`` (the first such key: every value
+# before it is a JSON string, whose quotes are escaped).
+_FLAG = """instr(j.json, '"in_context":') + 13"""
 
 
 def wire_json(in_context: str) -> str:
-    """``to_wire`` as one SQL expression over a message's columns, ``in_context`` being SQL for
-    its flag: SQLite writes a page's JSON as it reads the rows, which costs less than building
-    dicts and encoding them in Python. tests/backend/test_wire_json.py holds the two equal for
-    every message type: a change to one needs the same in the other."""
-    return " || ".join(
-        [
-            """'{"id":' || json_quote(id)""",
-            _field("date", "json_quote(created_at)"),
-            _field("message_type", "json_quote(message_type)"),
-            _field("role", "json_quote(role)"),
-            _field("run_id", "json_quote(run_id)"),
-            _field("otid", "json_quote(otid)"),
-            _field("seq_id", "'null'"),
-            _field("in_context", f"CASE WHEN {in_context} THEN 'true' ELSE 'false' END"),
-            _field("is_err", "CASE is_err WHEN 1 THEN 'true' WHEN 0 THEN 'false' ELSE 'null' END"),
-            f"""CASE
-        WHEN message_type = 'reasoning_message' THEN {_field("reasoning", "json_quote(content)")}
-        WHEN message_type IN ('tool_call_message', 'approval_request_message') THEN
-            {_field("tool_call", "coalesce(extra, '{}')")}
-            || {_field("tool_calls", "'[' || coalesce(extra, '{}') || ']'")}
-        WHEN message_type = 'approval_response_message' THEN {_MERGED_EXTRA}
-        WHEN message_type = 'tool_return_message' THEN
-            {_field("tool_return", "json_quote(content)")}
-            || {_field("status", _STATUS)}
-            || {_field("tool_call_id", _extra("tool_call_id"))}
-            || {_field("name", _extra("name"))}
-            || {_field("stdout", _extra("stdout"))}
-            || {_field("stderr", _extra("stderr"))}
-            || ',"tool_returns":[{{"type":"tool"' || {" || ".join(_TOOL_RETURN_FIELDS)} || '}}]'
-        WHEN message_type = 'summary_message' THEN
-            {_field("summary", "json_quote(content)")}
-            || {_field("content", "json_quote(content)")}
-            || {_MERGED_EXTRA}
-        ELSE {_field("content", "json_quote(content)")}
-    END""",
-            "'}'",
-        ]
+    """SQL for a message's JSON as a listing shows it, ``in_context`` being SQL for its flag:
+    the stored JSON, with ``false`` spliced in for a message out of context."""
+    return (
+        f"CASE WHEN {in_context} THEN j.json"
+        f" ELSE substr(j.json, 1, {_FLAG} - 1) || 'false' || substr(j.json, {_FLAG} + 4) END"
     )
 
 
@@ -296,6 +211,56 @@ _ORD_OF = (
 _WIRE = wire_json(in_context_rule(_CTX))
 
 
+@functools.lru_cache(maxsize=128)
+def _page_sql(
+    ascending: bool, after: bool, before: bool, include_compacted: bool, types: int
+) -> tuple[str, str]:
+    """The statements of a page of this shape (``MessageStore.page``; ``types`` is how many
+    message types it is limited to): the page, as its JSON array and its length, and the one
+    that tells an empty page's causes apart (conversation, cursors)."""
+    after_ord = _ORD_OF.format("after") if after else None
+    before_ord = _ORD_OF.format("before") if before else None
+    # The range of ``ord`` as exclusive bounds; the lower ones are merged into one, so that
+    # the index is read from the right place.
+    lower = [] if include_compacted else [f"{_CTX} - 1"]
+    upper = []
+    for cursor, below in ((after_ord, not ascending), (before_ord, ascending)):
+        if cursor is not None:
+            (upper if below else lower).append(cursor)
+    where = ""
+    if types:
+        where = f" AND m.message_type IN ({','.join(f':t{i}' for i in range(types))})"
+    ranged = f" AND cm.ord > {_greatest(lower)}" if lower else ""
+    ranged += "".join(f" AND cm.ord < {u}" for u in upper)
+    # With only ``before``, the nearest messages are at the far end: read backwards.
+    backwards = before and not after
+    scan = "ASC" if ascending != backwards else "DESC"
+    if include_compacted:  # the whole history: each message's flag is its listing's
+        rows = (
+            f"SELECT {_WIRE} AS json, cm.ord AS ord FROM {listed_json(messages=True)}"
+            f" WHERE cm.conversation_pos = {_POS}{ranged}{where} ORDER BY cm.ord {scan}"
+        )
+    else:
+        # The context, every message of it in context. A compacted conversation's system
+        # message is in context, before the range: both are read in index order and merged.
+        bounds = "".join(f" AND cm.ord > {b}" for b in lower[1:])
+        bounds += "".join(f" AND cm.ord < {u}" for u in upper)
+        stored = "(SELECT json FROM message_json WHERE pos = m.pos)"
+        system = system_sql(f"{stored} AS json, cm.ord AS ord", _POS, _CTX, bounds + where)
+        rows = (
+            f"{system} UNION ALL SELECT j.json AS json, cm.ord AS ord"
+            f" FROM {listed_json(messages=bool(types))} WHERE cm.conversation_pos = {_POS}"
+            f"{ranged} AND cm.in_context = 1{where} ORDER BY ord {scan}"
+        )
+    rows += " LIMIT :limit"
+    if backwards:
+        rows = f"SELECT json, ord FROM ({rows}) ORDER BY ord {'ASC' if ascending else 'DESC'}"
+    # The aggregate takes the rows in the order the subquery gives them.
+    page = f"SELECT '[' || coalesce(group_concat(json, ','), '') || ']', count(*) FROM ({rows})"
+    head = f"SELECT {_CTX} AS ctx, {after_ord or 0} AS after_ord, {before_ord or 0} AS before_ord"
+    return page, head
+
+
 class MessageStore:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -332,57 +297,27 @@ class MessageStore:
         One statement reads the page; only an empty page takes a second, to tell an unknown
         conversation (404) or cursor (400) from the end of the history.
         """
-        ascending = order == "asc"
         params: dict[str, Any] = {"c": conversation_id, "limit": limit}
-        after_ord = _ORD_OF.format("after") if after is not None else None
-        before_ord = _ORD_OF.format("before") if before is not None else None
         if after is not None:
             params["after"] = after
         if before is not None:
             params["before"] = before
-        # The range of ``ord`` as exclusive bounds; the lower ones are merged into one, so that
-        # the index is read from the right place.
-        lower = [] if include_compacted else [f"{_CTX} - 1"]
-        upper = []
-        for cursor, below in ((after_ord, not ascending), (before_ord, ascending)):
-            if cursor is not None:
-                (upper if below else lower).append(cursor)
-        where = ""
-        if message_types:
-            names = [f"t{i}" for i in range(len(message_types))]
-            where += f" AND m.message_type IN ({','.join(':' + n for n in names)})"
-            params.update(zip(names, message_types, strict=True))
-        ranged = f" AND cm.ord > {_greatest(lower)}" if lower else ""
-        ranged += "".join(f" AND cm.ord < {u}" for u in upper)
-        if not include_compacted:
-            ranged += " AND cm.in_context = 1"
-        # A compacted conversation's system message is in context, before the range: it is
-        # added here, where it belongs in the order.
-        system = "NULL"
-        if not include_compacted:
-            bounds = "".join(f" AND cm.ord > {b}" for b in lower[1:]) + "".join(
-                f" AND cm.ord < {u}" for u in upper
-            )
-            system = f"({system_sql(_WIRE, _POS, _CTX, bounds + where)})"
-        # With only ``before``, the nearest messages are at the far end: read backwards.
-        backwards = before is not None and after is None
-        ascending_scan = ascending != backwards
-        rows = await self.db.fetchall(
-            f"SELECT {_WIRE} AS json, {system} AS system FROM {LISTED}"
-            f" WHERE cm.conversation_pos = {_POS}{ranged}{where}"
-            f" ORDER BY cm.ord {'ASC' if ascending_scan else 'DESC'} LIMIT :limit",
-            params,
-            rows=limit,
+        for i, kind in enumerate(message_types or ()):
+            params[f"t{i}"] = kind
+        page_sql, head_sql = _page_sql(
+            order == "asc",
+            after is not None,
+            before is not None,
+            include_compacted,
+            len(message_types or ()),
         )
-        items = [r["json"] for r in rows]
-        if rows:
-            first = rows[0]["system"]
-        else:
-            head = await self.db.fetchone(
-                f"SELECT {_CTX} AS ctx, {after_ord or 0} AS after_ord,"
-                f" {before_ord or 0} AS before_ord, {system} AS system",
-                params,
-            )
+
+        def read(conn: sqlite3.Connection) -> tuple[str, int]:
+            return conn.execute(page_sql, params).fetchone()
+
+        body, count = await self.db.read(read, rows=limit)
+        if not count:
+            head = await self.db.fetchone(head_sql, params)
             assert head is not None
             if head["ctx"] is None:
                 raise NotFound.of("Conversation", conversation_id)
@@ -391,15 +326,7 @@ class MessageStore:
                     raise InvalidArgument(
                         f"The cursor {cursor} is not a message of conversation {conversation_id}."
                     )
-            first = head["system"]
-        if first is not None:  # the lowest ord of all
-            if ascending_scan:
-                items = [first, *items[: limit - 1]]
-            elif len(items) < limit:
-                items.append(first)
-        if backwards:
-            items.reverse()
-        return json_array(items)
+        return JsonText(body)
 
     @staticmethod
     async def sent_with_otids(tx: Tx, conversation_id: str, otids: list[str]) -> list[sqlite3.Row]:

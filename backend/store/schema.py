@@ -447,4 +447,66 @@ MIGRATIONS: list[str] = [
         DELETE FROM messages WHERE pos = old.message_pos;
     END;
     """,
+    # 13: each message keeps its API JSON (API.md 2) as it is listed in context, so that a page
+    # is a concatenation of stored JSON rather than built on every read. ``wire`` says how it
+    # is written (a virtual column: computed when read, stored nowhere); ``message_json`` keeps
+    # a copy per message, written by triggers with every write of a column it is made of, so
+    # an edit (of its text, of is_err) cannot leave it stale. The copy is a table of its own: in
+    # ``messages`` it made each row several times longer, and a scan of a long history (the
+    # prompt, compaction) two to three times slower. ``store.messages`` splices
+    # ``"in_context":false`` in where a listing says so.
+    """
+    ALTER TABLE messages ADD COLUMN wire TEXT GENERATED ALWAYS AS (
+        '{"id":' || json_quote(id)
+        || ',"date":' || json_quote(created_at)
+        || ',"message_type":' || json_quote(message_type)
+        || ',"role":' || json_quote(role)
+        || ',"run_id":' || json_quote(run_id)
+        || ',"otid":' || json_quote(otid)
+        || ',"seq_id":null,"in_context":true'
+        || ',"is_err":' || CASE is_err WHEN 1 THEN 'true' WHEN 0 THEN 'false' ELSE 'null' END
+        || CASE
+            WHEN message_type = 'reasoning_message' THEN ',"reasoning":' || json_quote(content)
+            WHEN message_type IN ('tool_call_message', 'approval_request_message') THEN
+                ',"tool_call":' || coalesce(extra, '{}')
+                || ',"tool_calls":[' || coalesce(extra, '{}') || ']'
+            WHEN message_type = 'approval_response_message' THEN
+                CASE WHEN extra IS NULL OR extra = '{}' THEN ''
+                    ELSE ',' || substr(extra, 2, length(extra) - 2) END
+            WHEN message_type = 'tool_return_message' THEN
+                ',"tool_return":' || json_quote(content)
+                || ',"status":' || coalesce(extra -> '$.status', '"success"')
+                || ',"tool_call_id":' || coalesce(extra -> '$.tool_call_id', 'null')
+                || ',"name":' || coalesce(extra -> '$.name', 'null')
+                || ',"stdout":' || coalesce(extra -> '$.stdout', 'null')
+                || ',"stderr":' || coalesce(extra -> '$.stderr', 'null')
+                || ',"tool_returns":[{"type":"tool"'
+                || ',"tool_call_id":' || coalesce(extra -> '$.tool_call_id', 'null')
+                || ',"status":' || coalesce(extra -> '$.status', '"success"')
+                || ',"tool_return":' || json_quote(content)
+                || ',"stdout":' || coalesce(extra -> '$.stdout', 'null')
+                || ',"stderr":' || coalesce(extra -> '$.stderr', 'null') || '}]'
+            WHEN message_type = 'summary_message' THEN
+                ',"summary":' || json_quote(content) || ',"content":' || json_quote(content)
+                || CASE WHEN extra IS NULL OR extra = '{}' THEN ''
+                    ELSE ',' || substr(extra, 2, length(extra) - 2) END
+            ELSE ',"content":' || json_quote(content)
+        END || '}'
+    ) VIRTUAL;
+    CREATE TABLE message_json (pos INTEGER PRIMARY KEY, json TEXT NOT NULL);
+    INSERT INTO message_json (pos, json) SELECT pos, wire FROM messages;
+    CREATE TRIGGER message_json_insert AFTER INSERT ON messages
+    BEGIN
+        INSERT INTO message_json (pos, json) VALUES (new.pos, new.wire);
+    END;
+    CREATE TRIGGER message_json_update AFTER UPDATE OF id, created_at, message_type, role,
+        run_id, otid, is_err, content, extra ON messages
+    BEGIN
+        UPDATE message_json SET json = new.wire WHERE pos = new.pos;
+    END;
+    CREATE TRIGGER message_json_delete AFTER DELETE ON messages
+    BEGIN
+        DELETE FROM message_json WHERE pos = old.pos;
+    END;
+    """,
 ]

@@ -239,3 +239,54 @@ def test_a_fork_of_a_fork_outlives_both_its_ancestors(sdk: Letta, llm_server: Se
     sdk.agents.delete(agent.id)
     assert stored(llm_server, "SELECT count(*) FROM messages") == 0
     assert stored(llm_server, "SELECT count(*) FROM conversation_messages") == 0
+
+
+# Every listing row lists its message at the message's origin_ord, in a conversation of its
+# lineage: how the conversations listing a message are found (store.schema, migration 12).
+MISPLACED = (
+    "SELECT count(*) FROM conversation_messages cm JOIN messages m ON m.pos = cm.message_pos"
+    " JOIN conversations c ON c.pos = cm.conversation_pos"
+    " WHERE cm.ord IS NOT m.origin_ord OR c.lineage IS NOT m.lineage"
+)
+
+
+def test_every_way_of_listing_a_message_keeps_it_findable(
+    sdk: Letta, llm_server: ServerThread, fake_llm: FakeOpenAI
+) -> None:
+    agent = sdk.agents.create(memory_blocks=[])
+    for text in ("one", "two", "three"):
+        sdk.agents.messages.create(agent.id, messages=[{"role": "user", "content": text}])
+    default_ids = sdk.agents.retrieve(agent.id).message_ids
+    whole = sdk.conversations.fork("default", agent_id=agent.id)
+    at = sdk.conversations.fork(whole.id, message_id=default_ids[3])
+    fake_llm.reply = "a summary"
+    sdk.conversations.messages.compact(whole.id, compaction_settings={"mode": "all"})
+    say(sdk, whole.id, "after the compaction")
+    again = sdk.conversations.fork(whole.id)
+    say(sdk, at.id, "in the fork at a message")
+    with llm_server.client() as http:
+        reset = http.patch(f"/v1/agents/{agent.id}/reset-messages")
+        assert reset.status_code < 300, reset.text
+    sdk.agents.messages.create(agent.id, messages=[{"role": "user", "content": "anew"}])
+    assert stored(llm_server, MISPLACED) == 0
+    assert stored(llm_server, UNLISTED) == 0
+    listers = (
+        "SELECT count(DISTINCT m.pos) FROM messages m JOIN conversations c"
+        " ON c.lineage = m.lineage JOIN conversation_messages cm ON cm.conversation_pos = c.pos"
+        " AND cm.ord = m.origin_ord AND cm.message_pos = m.pos"
+    )
+    assert stored(llm_server, listers) == stored(llm_server, "SELECT count(*) FROM messages")
+    # The shared history is still whole in each fork after the default conversation's reset.
+    assert (
+        sdk.conversations.retrieve(again.id).in_context_message_ids[1:]
+        == (sdk.conversations.retrieve(whole.id).in_context_message_ids[1:])
+    )
+    for message_id in default_ids[1:4]:
+        assert http_message_ids(llm_server, message_id) == [message_id]
+
+
+def http_message_ids(llm_server: ServerThread, message_id: str) -> list[str]:
+    with llm_server.client() as http:
+        response = http.get(f"/v1/messages/{message_id}")
+        assert response.status_code == 200, response.text
+        return [m["id"] for m in response.json()]

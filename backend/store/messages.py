@@ -387,20 +387,17 @@ class MessageStore:
             {"c": conversation_id},
         )
 
-    async def in_context_letters(self, conversation_id: str, letter: str) -> tuple[str, list[int]]:
+    async def in_context_letters(self, conversation_id: str, letter: str) -> str:
         """The in-context messages, oldest first, as one string of ``letter`` (SQL naming a
-        message ``m`` by one character) and the list of their ``ord``: what compaction chooses
-        by, read without making a Python object per message (on a reader thread)."""
+        message ``m`` by one character): what compaction chooses by, read without making a
+        Python object per message (on a reader thread)."""
         sql = (
-            "SELECT coalesce(group_concat(letter, ''), ''), json_group_array(ord) FROM"
+            "SELECT coalesce(group_concat(letter, ''), '') FROM"
             f" ({in_context_sql(f'cm.ord, {letter} AS letter', _POS, _CTX)})"
         )
-
-        def read(conn: sqlite3.Connection) -> tuple[str, list[int]]:
-            letters, ords = conn.execute(sql, {"c": conversation_id}).fetchone()
-            return letters, json.loads(ords)
-
-        return await self.db.read(read)
+        return await self.db.read(
+            lambda conn: conn.execute(sql, {"c": conversation_id}).fetchone()[0]
+        )
 
     async def count(self, conversation_id: str) -> int:
         """How many messages the conversation's whole history holds."""

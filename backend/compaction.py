@@ -12,6 +12,7 @@ The caller holds the conversation's lock: the HTTP route takes it for the compac
 already holds it when its context overflows.
 """
 
+import asyncio
 import dataclasses
 import math
 import sqlite3
@@ -188,23 +189,27 @@ def _clipped(text: str) -> str:
 
 _FIRST_TWO = in_context_sql("cm.ord, m.message_type", conversation_pos(":c"), context_from(":c"))
 _FIRST_TWO += " LIMIT 2"
+_LAST_ORD = (
+    f"SELECT max(ord) FROM conversation_messages WHERE conversation_pos = {conversation_pos(':c')}"
+)
+# In-context messages of the range from ``context_from`` on, from the ord ``:first`` on.
+_FROM_FIRST = (
+    f"FROM {LISTED} WHERE cm.conversation_pos = {conversation_pos(':c')}"
+    f" AND cm.ord >= MAX({context_from(':c')}, :first) AND cm.in_context = 1"
+)
 
 
 def _replaced_sql(clip: bool, limited: bool) -> str:
     """SQL for how many in-context messages of the range from ``context_from`` on there are
-    from the ord ``:first`` on (the first ``:n`` of them when ``limited``), the last one's
-    ``ord``, and their transcript: ``SEPARATOR`` between paragraphs, as a blob (its bytes are
-    cut before being decoded)."""
-    where = (
-        f"WHERE cm.conversation_pos = {conversation_pos(':c')}"
-        f" AND cm.ord >= MAX({context_from(':c')}, :first) AND cm.in_context = 1"
-    )
+    with an ``ord`` from ``:first`` to ``:last`` (or the first ``:n`` from ``:first`` on, when
+    ``limited``), the last one's ``ord``, and their transcript: ``SEPARATOR`` between
+    paragraphs, as a blob (its bytes are cut before being decoded)."""
     paragraph = paragraph_sql(clip)
     if limited:
-        rows = f"SELECT cm.ord, {paragraph} AS p FROM {LISTED} {where} ORDER BY cm.ord LIMIT :n"
+        rows = f"SELECT cm.ord, {paragraph} AS p {_FROM_FIRST} ORDER BY cm.ord LIMIT :n"
         return f"SELECT count(*), max(ord), {_joined('p')} FROM ({rows})"
     # Not through a subquery: passing each row on costs SQLite a fifth more.
-    return f"SELECT count(*), max(cm.ord), {_joined(paragraph)} FROM {LISTED} {where}"
+    return f"SELECT count(*), max(cm.ord), {_joined(paragraph)} {_FROM_FIRST} AND cm.ord <= :last"
 
 
 def _joined(paragraph: str) -> str:
@@ -229,37 +234,73 @@ class Replaced:
     transcript: bytes
 
 
-def _read(
-    conn: sqlite3.Connection, conversation_id: str, clip: int | None, limit: int | None
-) -> Replaced:
-    """The in-context messages after the system message (the first ``limit`` of them, or all),
-    in one hand-off: where they start is found from the first two alone."""
+@dataclasses.dataclass(frozen=True)
+class _Start:
+    """Where the messages after the system message start, and the conversation's last ord."""
+
+    system: int  # 1 when the context starts with the system message, else 0
+    first: int | None  # the ord of the first message after it, if any
+    last: int
+
+
+def _start(conn: sqlite3.Connection, conversation_id: str) -> _Start:
     head = conn.execute(_FIRST_TWO, {"c": conversation_id}).fetchall()
     if not head:
         raise NothingToCompact(NO_CONTEXT)
     system = 1 if head[0][1] == "system_message" else 0
-    if len(head) == system:
-        return Replaced(1, 0, head[0][0], b"")
-    params = {"c": conversation_id, "first": head[system][0], "n": limit, "clip": clip}
+    first = head[system][0] if len(head) > system else None
+    return _Start(system, first, conn.execute(_LAST_ORD, {"c": conversation_id}).fetchone()[0])
+
+
+def _read(
+    conn: sqlite3.Connection,
+    conversation_id: str,
+    clip: int | None,
+    first: int,
+    last: int,
+    limit: int | None = None,
+) -> tuple[int, int | None, bytes]:
+    """``count, last ord, transcript`` of the in-context messages from the ord ``first`` to
+    ``last`` (or of the first ``limit`` from ``first`` on)."""
+    params = {"c": conversation_id, "first": first, "last": last, "n": limit, "clip": clip}
     params["space"] = _SPACE
     count, last_ord, transcript = conn.execute(
         _REPLACED_SQL[bool(clip), limit is not None], params
     ).fetchone()
-    return Replaced(system + count, count, last_ord, transcript or b"")
+    return count, last_ord, transcript or b""
 
 
 async def read_replaced(
     store: Store, conversation_id: str, settings: CompactionSettings
 ) -> Replaced:
-    """What compacting the conversation with ``settings`` replaces (see ``replaced_span``)."""
+    """What compacting the conversation with ``settings`` replaces (see ``replaced_span``).
+
+    ``all`` replaces every message after the system message: no look at each one first, and
+    the transcript is written in two halves at once, one per reader thread (SQLite works
+    without the GIL), split at the middle ord (ords are spread evenly).
+    """
     clip = settings.clip_chars
+    start = await store.db.read(lambda conn: _start(conn, conversation_id), rows=2)
+    if start.first is None:
+        raise NothingToCompact(NOTHING_TO_REDUCE)
+    first, last = start.first, start.last
     if settings.mode == "all":
-        replaced = await store.db.read(lambda conn: _read(conn, conversation_id, clip, None))
+        middle = (first + last) // 2
+        halves = await asyncio.gather(
+            store.db.read(lambda conn: _read(conn, conversation_id, clip, first, middle)),
+            store.db.read(lambda conn: _read(conn, conversation_id, clip, middle + 1, last)),
+        )
+        count = sum(half[0] for half in halves)
+        last_ord = max((half[1] for half in halves if half[1] is not None), default=first)
+        transcript = SEPARATOR.join(half[2] for half in halves if half[2])
+        replaced = Replaced(start.system + count, count, last_ord, transcript)
     else:
         letters = await store.messages.in_context_letters(conversation_id, LETTER)
-        start, end = replaced_span(letters, settings)
-        replaced = await store.db.read(lambda conn: _read(conn, conversation_id, clip, end - start))
-        replaced = dataclasses.replace(replaced, before=len(letters))
+        begin, end = replaced_span(letters, settings)
+        count, last_ord, transcript = await store.db.read(
+            lambda conn: _read(conn, conversation_id, clip, first, last, end - begin)
+        )
+        replaced = Replaced(len(letters), count, last_ord or first, transcript)
     if replaced.count < 2:
         raise NothingToCompact(NOTHING_TO_REDUCE)
     return replaced

@@ -291,6 +291,34 @@ async def test_all_reads_after_the_system_message_before_the_context(tmp_path: P
     assert paragraphs == [f"Summary: {rows[1]['content']}", "User: Later words."]
 
 
+@pytest.mark.parametrize("spoken_first", [True, False])
+async def test_all_joins_its_two_halves_when_one_has_no_paragraph(
+    tmp_path: Path, spoken_first: bool
+) -> None:
+    """``all`` writes the transcript in two halves split at the middle ord; a half of messages
+    without paragraphs adds nothing, not an empty paragraph."""
+    spoken = [NewMessage("user_message", "Hi."), NewMessage("assistant_message", "Hello.")]
+    silent = [NewMessage("reasoning_message", f"Thinking {i}.") for i in range(6)]
+    messages = spoken + silent if spoken_first else silent + spoken
+    store = Store(tmp_path / "chinwag.db")
+    await store.open()
+    try:
+        agent = await new_agent(store)
+        conversation = await store.conversations.create(agent["id"], None)
+        async with store.db.transaction() as tx:
+            await store.messages.append(
+                tx, conversation["id"], [NewMessage("system_message", "Be brief."), *messages]
+            )
+        rows = await store.messages.in_context(conversation["id"])
+        replaced = await compaction.read_replaced(
+            store, conversation["id"], CompactionSettings(mode="all")
+        )
+    finally:
+        await store.close()
+    assert paragraphs_of(replaced.transcript) == ["User: Hi.", "Assistant: Hello."]
+    assert (replaced.before, replaced.count, replaced.last_ord) == (9, 8, rows[-1]["ord"])
+
+
 async def test_all_with_nothing_but_the_system_message_reduces_nothing(tmp_path: Path) -> None:
     store = Store(tmp_path / "chinwag.db")
     await store.open()

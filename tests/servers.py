@@ -77,8 +77,10 @@ class ServerThread:
         return self
 
     def stop(self) -> None:
+        """Stop serving; a server that was never started only gives up its socket."""
         self._server.should_exit = True
-        self._thread.join(timeout=10)
+        if self._thread.is_alive():
+            self._thread.join(timeout=10)
         self._sock.close()
 
     def client(self, **kwargs: Any) -> httpx.Client:

@@ -45,9 +45,11 @@ from typing import Any
 from textual import events, on
 from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.css.query import NoMatches
 from textual.dom import DOMNode
 from textual.screen import Screen
 from textual.widget import Widget
+from textual.worker import WorkerFailed
 
 from shared_schema import Agent, Conversation
 from tui.client import ChinwagClient
@@ -381,6 +383,11 @@ class ChinwagApp(App):
         return self.settings.config.keymap.get(binding_id, default)
 
     def _handle_exception(self, error: Exception) -> None:
+        # A worker still awaiting the server when the app closes finds its widgets gone: that
+        # is the exit, not a crash (and must not hide the crash that caused the exit).
+        cause = error.error if isinstance(error, WorkerFailed) else error
+        if isinstance(cause, NoMatches) and not self.is_running:
+            return
         # A crash ends the app (with exit code 1): keep the draft first, whatever broke.
         with contextlib.suppress(Exception):  # best effort while crashing
             self.chat.save_draft()

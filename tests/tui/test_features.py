@@ -136,7 +136,7 @@ async def test_retry_key_connects_once_the_server_is_up(
             await wait_until(
                 pilot, lambda: isinstance(app.screen, ConnectionErrorScreen), what="the error"
             )
-            assert late.url in screen_text(pilot)
+            await wait_until(pilot, lambda: late.url in screen_text(pilot), what="its address")
             assert app.status.state == "disconnected"
             late.start()
             await pilot.press("r")

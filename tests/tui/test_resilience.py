@@ -8,7 +8,9 @@ from typing import Any
 
 import httpx
 import pytest
+from textual.css.query import NoMatches
 from textual.widgets import TextArea
+from textual.worker import WorkerFailed
 
 import tui.__main__ as cli
 from tests.servers import ServerThread
@@ -55,6 +57,28 @@ async def test_a_crash_keeps_the_draft_and_exits_non_zero(isolated_config: Path)
     again = canned(isolated_config)
     async with again.run_test(size=(130, 36)) as pilot:
         await wait_until(pilot, lambda: again.composer.text == "half a thought", what="draft")
+
+
+async def test_a_worker_that_finds_its_widgets_gone_after_the_exit_is_not_a_crash(
+    isolated_config: Path,
+) -> None:
+    gone = WorkerFailed(NoMatches("No nodes match '#messages' on ChatPane()"))
+    app = canned(isolated_config)
+    async with app.run_test(size=(130, 36)) as pilot:
+        await idle_in(pilot, "composer", ready=lambda: app.conversation is not None)
+    assert app.return_code is None  # closed by the test: no exit code set
+    app._handle_exception(gone)  # what a worker resuming during the shutdown raises
+    assert app.return_code is None
+
+    running = canned(isolated_config)
+    with pytest.raises(WorkerFailed):  # while the app runs, a missing widget is a crash
+        async with running.run_test(size=(130, 36)) as pilot:
+            await idle_in(pilot, "composer", ready=lambda: running.conversation is not None)
+            try:
+                raise gone
+            except WorkerFailed as failed:  # as Textual reports it: from its except block
+                running._handle_exception(failed)
+    assert running.return_code == 1
 
 
 def test_the_command_exits_non_zero_after_a_crash(monkeypatch: pytest.MonkeyPatch) -> None:

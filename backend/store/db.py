@@ -195,8 +195,9 @@ class InlineTx:
     def in_transaction(self) -> bool:
         return self._conn.in_transaction
 
-    def execute(self, sql: str, params: Iterable[Any] = ()) -> _Executed:
-        return _Executed(lambda: self._conn.execute(sql, tuple(params)))
+    def execute(self, sql: str, params: Params | Iterable[Any] = ()) -> _Executed:
+        bound = params if isinstance(params, dict) else tuple(params)
+        return _Executed(lambda: self._conn.execute(sql, bound))
 
     def executemany(self, sql: str, rows: Iterable[Iterable[Any]]) -> _Executed:
         return _Executed(lambda: self._conn.executemany(sql, rows))

@@ -53,7 +53,7 @@ from backend.runs.stream import ChunkLog
 from backend.settings import Settings
 from backend.store import NewMessage, Store
 from backend.store.approvals import ApprovalStore, WaitingCall
-from backend.store.db import now_iso
+from backend.store.db import Tx, now_iso
 from backend.store.messages import (
     LISTED,
     MessageStore,
@@ -237,7 +237,8 @@ class RunManager:
         run_id = new_id("run")
         for message in prepared.inputs:
             message.run_id = run_id
-        async with self.store.db.transaction() as tx:
+
+        async def store_inputs(tx: Tx) -> list[Resolution]:
             with_otid = [m.otid for m in prepared.inputs if m.otid]
             if with_otid:
                 rows = await MessageStore.sent_with_otids(tx, conversation_id, with_otid)
@@ -269,6 +270,9 @@ class RunManager:
             await self.store.messages.append(tx, conversation_id, stored)
             if first_send:
                 await memory.mark_seen(self.store, tx, conversation_id)
+            return resolutions
+
+        resolutions = await self.store.db.batched(store_inputs)
         run = ActiveRun(
             run_id,
             conversation_id,
@@ -304,8 +308,9 @@ class RunManager:
 
             async def checkpoint(messages: list[NewMessage]) -> None:
                 if messages:
-                    async with self.store.db.transaction() as tx:
-                        await self.store.messages.append(tx, run.conversation_id, messages)
+                    await self.store.db.batched(
+                        lambda tx: self.store.messages.append(tx, run.conversation_id, messages)
+                    )
 
             turn = Turn(
                 log=run.log,
@@ -364,8 +369,7 @@ class RunManager:
     async def _persist_chunks(self, run: ActiveRun) -> None:
         new = run.log.chunks[run.persisted :]
         if new:
-            async with self.store.db.transaction() as tx:
-                await self.store.runs.add_chunks(tx, run.id, new)
+            await self.store.db.batched(lambda tx: self.store.runs.add_chunks(tx, run.id, new))
             run.persisted += len(new)
 
     async def _finish(self, run: ActiveRun, outcome: Outcome) -> None:
@@ -400,34 +404,36 @@ class RunManager:
             self.active.pop(run.id, None)
 
     async def _store_outcome(self, run: ActiveRun, outcome: Outcome) -> None:
-        async with self.store.db.transaction() as tx:
-            if outcome.messages:
-                await self.store.messages.append(tx, run.conversation_id, outcome.messages)
-            if outcome.waiting:
-                await ApprovalStore.add_in(tx, run.conversation_id, outcome.waiting)
-            if outcome.error is not None and run.input_ids:
-                marks = ",".join("?" * len(run.input_ids))
-                await tx.execute(
-                    f"UPDATE messages SET is_err = 1 WHERE id IN ({marks})", tuple(run.input_ids)
-                )
-                if outcome.input_left_context:
-                    await tx.execute(
-                        "UPDATE conversation_messages SET in_context = 0"
-                        f" WHERE conversation_pos = {conversation_pos('?')}"
-                        f" AND message_id IN ({marks})",
-                        (run.conversation_id, *run.input_ids),
-                    )
-                    await context_changed(tx, run.conversation_id)
-            await self.store.runs.finish(
-                tx,
-                run.id,
-                status=outcome.status,
-                stop_reason=outcome.stop_reason,
-                error=str(outcome.error) if outcome.error else None,
-                usage=outcome.usage,
-                chunks=run.log.chunks[run.persisted :],
+        await self.store.db.batched(lambda tx: self._store_outcome_in(tx, run, outcome))
+
+    async def _store_outcome_in(self, tx: Tx, run: ActiveRun, outcome: Outcome) -> None:
+        if outcome.messages:
+            await self.store.messages.append(tx, run.conversation_id, outcome.messages)
+        if outcome.waiting:
+            await ApprovalStore.add_in(tx, run.conversation_id, outcome.waiting)
+        if outcome.error is not None and run.input_ids:
+            marks = ",".join("?" * len(run.input_ids))
+            await tx.execute(
+                f"UPDATE messages SET is_err = 1 WHERE id IN ({marks})", tuple(run.input_ids)
             )
-            await self.leases.release_in(tx, run.conversation_id, run.id)
+            if outcome.input_left_context:
+                await tx.execute(
+                    "UPDATE conversation_messages SET in_context = 0"
+                    f" WHERE conversation_pos = {conversation_pos('?')}"
+                    f" AND message_id IN ({marks})",
+                    (run.conversation_id, *run.input_ids),
+                )
+                await context_changed(tx, run.conversation_id)
+        await self.store.runs.finish(
+            tx,
+            run.id,
+            status=outcome.status,
+            stop_reason=outcome.stop_reason,
+            error=str(outcome.error) if outcome.error else None,
+            usage=outcome.usage,
+            chunks=run.log.chunks[run.persisted :],
+        )
+        await self.leases.release_in(tx, run.conversation_id, run.id)
 
     # --- compaction ----------------------------------------------------------------------
 

@@ -2,7 +2,10 @@
 
 Writes go through :meth:`Database.transaction`, which serialises writers inside this process
 with an asyncio lock, so concurrent requests never interleave statements of two transactions on
-the shared connection. Reads use their own connections and see only committed data.
+the shared connection, and across the processes on the file with an OS lock
+(:mod:`backend.store.write_lock`). The writes of every turn go through :meth:`Database.batched`
+instead, so that those queued up commit together. Reads use their own connections and see only
+committed data.
 
 A read is a plain function of a ``sqlite3.Connection`` (:meth:`Database.read`). A small one (a
 few indexed lookups and at most ``INLINE_ROWS`` rows: a page, a row by id) runs right on the
@@ -20,7 +23,7 @@ import os
 import sqlite3
 import stat
 import threading
-from collections.abc import AsyncIterator, Callable, Generator, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -31,6 +34,7 @@ import aiosqlite
 
 from backend.errors import ApiError, StorageFull, StorageReadOnly
 from backend.store.schema import MIGRATIONS
+from backend.store.write_lock import WriteLock
 
 # SQLite's primary result codes (an extended code keeps its primary one in the low byte).
 SQLITE_PERM = 3
@@ -123,8 +127,8 @@ BUSY_RETRY_MAX_SECONDS = 0.02
 BUSY_TIMEOUT_SECONDS = 10.0
 # The writers never checkpoint on commit (that copies pages and syncs the disk: on the event loop
 # for the inline writer, inside the request's time for a bulk one); a reader thread checkpoints
-# after this many commits instead.
-CHECKPOINT_COMMITS = 200
+# after this many write transactions instead.
+CHECKPOINT_WRITES = 200
 PRAGMAS = (
     "PRAGMA journal_mode=WAL",
     "PRAGMA synchronous=NORMAL",
@@ -203,6 +207,37 @@ class InlineTx:
         return _Executed(lambda: self._conn.executemany(sql, rows))
 
 
+Outcome = tuple["asyncio.Future[Any]", BaseException | None, Any]
+Queued = tuple[Callable[["InlineTx"], Awaitable[Any]], "asyncio.Future[Any]"]
+
+
+def _settle(results: list[Outcome]) -> None:
+    for done, error, result in results:
+        if done.done():
+            continue
+        if error is None:
+            done.set_result(result)
+        else:
+            done.set_exception(error)
+
+
+async def _outcome(done: "asyncio.Future[T]") -> T:
+    """``done``'s result, waited for even by a caller cancelled meanwhile (which then sees
+    the cancellation at its next ``await``)."""
+    cancelled = False
+    while not done.done():
+        try:
+            await asyncio.shield(done)
+        except asyncio.CancelledError:
+            cancelled = True
+    if cancelled:
+        task = asyncio.current_task()
+        if task is not None:
+            task.uncancel()
+            task.cancel()
+    return done.result()
+
+
 # A write transaction's connection: inline (the usual one) or aiosqlite's (bulk work).
 Tx = InlineTx | aiosqlite.Connection
 
@@ -227,12 +262,16 @@ class Database:
         self.path = path
         self._writer: aiosqlite.Connection | None = None
         self._write_lock = asyncio.Lock()
+        self.write_lock = WriteLock(path)
+        self._queue: list[Queued] = []
+        self._runner: asyncio.Task[None] | None = None
         self._readers: ThreadPoolExecutor | None = None
         self._reader_connections: list[sqlite3.Connection] = []
         self._local = threading.local()
         self._inline: sqlite3.Connection | None = None
         self._inline_writer: sqlite3.Connection | None = None
         self._commits = 0
+        self._unchecked = 0  # writes committed since the last checkpoint
         self._checkpoint: asyncio.Future[Any] | None = None
 
     async def open(self) -> None:
@@ -247,6 +286,7 @@ class Database:
             self._inline_writer.execute("PRAGMA busy_timeout=0")
             self._inline_writer.execute("PRAGMA wal_autocheckpoint=0")
             self._readers = ThreadPoolExecutor(READER_THREADS, "chinwag-reader")
+            self.write_lock.open()
         except (sqlite3.Error, OSError) as exc:
             await self.close()
             raise StoreOpenError(_open_problem(exc, self.path)) from exc
@@ -267,6 +307,8 @@ class Database:
                     path.chmod(mode & 0o700)
 
     async def close(self) -> None:
+        if self._runner is not None:
+            await asyncio.wait([self._runner])
         if self._checkpoint is not None:
             await asyncio.wait([self._checkpoint])
         if self._readers is not None:
@@ -278,6 +320,7 @@ class Database:
         for conn in [*self._reader_connections, *filter(None, [self._inline, self._inline_writer])]:
             conn.close()
         self._reader_connections.clear()
+        self.write_lock.close()
         self._inline = self._inline_writer = None
         if self._writer is not None:
             await self._writer.close()
@@ -347,7 +390,7 @@ class Database:
         if not bulk:
             conn = self._inline_writer
             assert conn is not None, "database is not open"
-            async with self._write_lock:
+            async with self._exclusive():
                 await self._begin(conn)
                 try:
                     yield InlineTx(conn)
@@ -359,7 +402,7 @@ class Database:
             self._committed()
             return
         assert self._writer is not None, "database is not open"
-        async with self._write_lock:
+        async with self._exclusive():
             await self._writer.execute("BEGIN IMMEDIATE")
             try:
                 yield self._writer
@@ -371,6 +414,79 @@ class Database:
                 raise
             await self._writer.execute("COMMIT")
         self._committed()
+
+    async def batched(self, fn: Callable[[InlineTx], Awaitable[T]]) -> T:
+        """``await fn(tx)`` as a write transaction (committed on success, rolled back if it
+        raises), for the writes of every turn: those that queue up, while one runs or while
+        another process holds the write lock, run back to back and commit together.
+
+        A write costs more in its commit (pages written to the log, the text index flushed)
+        than in its statements, and processes on one file take turns to write, so a turn of
+        one process's queued writes, with no other work in between, keeps the lock briefly
+        and for little CPU. Each ``fn`` runs in a savepoint of the group, so one that raises
+        leaves the others' changes as they were. It should not wait on anything but its
+        statements (the group waits with it). A caller cancelled meanwhile still waits for
+        the outcome (its changes are being committed), then sees the cancellation at its next
+        ``await``.
+        """
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[Any] = loop.create_future()
+        self._queue.append((fn, done))
+        if self._runner is None or self._runner.done():
+            self._runner = loop.create_task(self._run_queue(), name="chinwag-writes")
+        return await _outcome(done)
+
+    async def _run_queue(self) -> None:
+        """Run the queued writes in groups until none is left."""
+        conn = self._inline_writer
+        assert conn is not None, "database is not open"
+        while self._queue:
+            group: list[Queued] = []
+            try:
+                async with self._exclusive():
+                    await self._begin(conn)
+                    group, self._queue = self._queue, []  # all that queued while this waited
+                    try:
+                        results = await self._run_group(conn, group)
+                        conn.execute("COMMIT")
+                    except BaseException:
+                        if conn.in_transaction:
+                            conn.execute("ROLLBACK")
+                        raise
+            except BaseException as exc:
+                stopped = not isinstance(exc, Exception)  # the runner itself is cancelled
+                if not group or stopped:  # the lock could not be had: every write waiting fails
+                    group, self._queue = [*group, *self._queue], []
+                _settle([(done, exc, None) for _, done in group])
+                if stopped:
+                    raise
+                continue
+            self._committed(len(group))
+            _settle(results)
+
+    @staticmethod
+    async def _run_group(conn: sqlite3.Connection, group: list[Queued]) -> list[Outcome]:
+        """Each function of ``group`` in a savepoint (none for a group of one); their outcomes."""
+        results: list[Outcome] = []
+        alone = len(group) == 1
+        for fn, done in group:
+            if not alone:
+                conn.execute("SAVEPOINT tx")
+            try:
+                result = await fn(InlineTx(conn))
+            except Exception as exc:
+                if alone:
+                    raise
+                if not conn.in_transaction:  # SQLite rolled the whole group back (a full disk)
+                    raise
+                conn.execute("ROLLBACK TO tx")
+                conn.execute("RELEASE tx")
+                results.append((done, exc, None))
+                continue
+            if not alone:
+                conn.execute("RELEASE tx")
+            results.append((done, None, result))
+        return results
 
     async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """A write transaction whose statements ``fn`` runs, with the commit, on a reader
@@ -386,7 +502,7 @@ class Database:
             return result
 
         loop = asyncio.get_running_loop()
-        async with self._write_lock:
+        async with self._exclusive():
             await self._begin(conn)
             done = loop.run_in_executor(self._readers, run)
             try:
@@ -399,6 +515,17 @@ class Database:
                 raise
         self._committed()
         return result
+
+    @asynccontextmanager
+    async def _exclusive(self) -> AsyncIterator[None]:
+        """This writer's turn: first among this process's writers, then among the processes
+        on the file (:mod:`backend.store.write_lock`)."""
+        async with self._write_lock:
+            await self.write_lock.acquire(BUSY_TIMEOUT_SECONDS)
+            try:
+                yield
+            finally:
+                self.write_lock.release()
 
     @staticmethod
     async def _begin(conn: sqlite3.Connection) -> None:
@@ -415,12 +542,15 @@ class Database:
             waited += delay
             delay = min(delay * 2, BUSY_RETRY_MAX_SECONDS)
 
-    def _committed(self) -> None:
-        """Count a commit; every ``CHECKPOINT_COMMITS`` of them, checkpoint on a thread."""
+    def _committed(self, writes: int = 1) -> None:
+        """Count a commit (of ``writes`` batched writes); after ``CHECKPOINT_WRITES`` writes,
+        checkpoint on a thread."""
         self._commits += 1
+        self._unchecked += writes
         running = self._checkpoint is not None and not self._checkpoint.done()
-        if self._commits % CHECKPOINT_COMMITS or running or self._readers is None:
+        if self._unchecked < CHECKPOINT_WRITES or running or self._readers is None:
             return
+        self._unchecked = 0
         loop = asyncio.get_running_loop()
         self._checkpoint = loop.run_in_executor(self._readers, self._run_checkpoint)
 
@@ -442,6 +572,12 @@ class Database:
             return fn(self._inline)
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._readers, lambda: fn(self._thread_reader()))
+
+    @property
+    def commits(self) -> int:
+        """Write transactions committed by this process so far (a group of batched writes
+        counts once)."""
+        return self._commits
 
     def data_version(self) -> int:
         """A number that changes whenever any connection but this one's readers (this process's

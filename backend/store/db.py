@@ -307,8 +307,8 @@ class Database:
                     path.chmod(mode & 0o700)
 
     async def close(self) -> None:
-        if self._runner is not None:
-            await asyncio.wait([self._runner])
+        while self._runner is not None and not self._runner.done():
+            await asyncio.wait([self._runner])  # the writes asked for are done
         if self._checkpoint is not None:
             await asyncio.wait([self._checkpoint])
         if self._readers is not None:
@@ -429,6 +429,7 @@ class Database:
         the outcome (its changes are being committed), then sees the cancellation at its next
         ``await``.
         """
+        assert self._inline_writer is not None, "database is not open"
         loop = asyncio.get_running_loop()
         done: asyncio.Future[Any] = loop.create_future()
         self._queue.append((fn, done))
@@ -438,11 +439,11 @@ class Database:
 
     async def _run_queue(self) -> None:
         """Run the queued writes in groups until none is left."""
-        conn = self._inline_writer
-        assert conn is not None, "database is not open"
         while self._queue:
             group: list[Queued] = []
             try:
+                conn = self._inline_writer
+                assert conn is not None, "database is not open"
                 async with self._exclusive():
                     await self._begin(conn)
                     group, self._queue = self._queue, []  # all that queued while this waited

@@ -12,8 +12,13 @@ from tests.backend.test_sending import history, new_conversation
 from tests.fakes.fake_openai import FakeOpenAI
 from tests.servers import ServerProcess
 from tests.sse import Frame, frames
+from tests.waiting import wait_for
 
 STREAMS = 3
+
+
+def said(frame: Frame) -> bool:
+    return isinstance(frame.data, dict) and frame.data.get("message_type") == "assistant_message"
 
 
 def test_sigterm_ends_every_stream_and_keeps_the_partial_replies(
@@ -44,6 +49,8 @@ def test_sigterm_ends_every_stream_and_keeps_the_partial_replies(
         for reader in readers:
             reader.start()
         fake_llm.wait_for_held(STREAMS)
+        # The first word reached each stream (held by the model after it, it is in the turn).
+        wait_for(lambda: all(any(said(f) for f in received[i]) for i in range(STREAMS)))
         stopped_at = time.monotonic()
         server.process.send_signal(signal.SIGTERM)
         for reader in readers:

@@ -117,11 +117,10 @@ class AgentStore:
                     now,
                 ),
             )
-            for b in blocks:
-                await BlockStore.attach_in(tx, agent_id, await BlockStore.create_in(tx, b))
+            await BlockStore.create_for_new_agent(tx, agent_id, blocks)
             for block_id in block_ids or []:
                 await BlockStore.attach_in(tx, agent_id, block_id)
-            await ToolStore.attach_in(tx, agent_id, tool_ids or [])
+            await ToolStore.attach_in(tx, agent_id, tool_ids or [], last=0)
         return agent_id
 
     async def get(self, agent_id: str) -> dict[str, Any]:

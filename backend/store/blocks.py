@@ -125,6 +125,53 @@ class BlockStore:
         return block_id
 
     @staticmethod
+    async def create_for_new_agent(tx: Tx, agent_id: str, blocks: list[dict[str, Any]]) -> None:
+        """Store a new agent's own blocks, each with its first version, attached in their
+        order: what :meth:`create_in` and :meth:`attach_in` do for each, in one statement per
+        table (the agent has no other block yet; the caller checked that labels differ)."""
+        for block in blocks:
+            if len(block["value"]) > block["limit"]:
+                raise InvalidArgument(str(limit_error(block["limit"], len(block["value"]))))
+        ids = [new_id("block") for _ in blocks]
+        now = now_iso()
+        await tx.executemany(
+            "INSERT INTO blocks (id, label, value, char_limit, description, read_only)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    block_id,
+                    b["label"],
+                    b["value"],
+                    b["limit"],
+                    b.get("description"),
+                    int(b.get("read_only", False)),
+                )
+                for block_id, b in zip(ids, blocks, strict=True)
+            ],
+        )
+        await tx.executemany(
+            "INSERT INTO block_history (id, block_id, version, actor, agent_id, tool_name,"
+            " run_id, before, after, created_at) VALUES (?,?,1,?,?,?,?,NULL,?,?)",
+            [
+                (
+                    new_id("bhist"),
+                    block_id,
+                    PERSON.actor,
+                    PERSON.agent_id,
+                    PERSON.tool_name,
+                    PERSON.run_id,
+                    b["value"],
+                    now,
+                )
+                for block_id, b in zip(ids, blocks, strict=True)
+            ],
+        )
+        await tx.executemany(
+            "INSERT INTO agent_blocks (agent_id, block_id, pos) VALUES (?, ?, ?)",
+            [(agent_id, block_id, pos) for pos, block_id in enumerate(ids, start=1)],
+        )
+
+    @staticmethod
     async def attach_in(tx: Tx, agent_id: str, block_id: str) -> None:
         """Give the agent the block; 400 if the agent has another block with its label."""
         block = await _one(tx, "SELECT label FROM blocks WHERE id = ?", (block_id,))

@@ -25,6 +25,8 @@ def tool_to_wire(row: sqlite3.Row) -> dict[str, Any]:
 class ToolStore:
     def __init__(self, db: Database) -> None:
         self.db = db
+        self._by_name: dict[str, str] | None = None  # every tool's id by its name
+        self._ids: set[str] = set()
 
     async def ensure(self, definitions: list[dict[str, Any]]) -> None:
         """Insert or refresh tool definitions by name; ids stay stable across restarts."""
@@ -70,10 +72,17 @@ class ToolStore:
         return tool_to_wire(row)
 
     async def resolve(self, names: list[str], ids: list[str]) -> list[str]:
-        """Tool ids for names and ids, in the order given; an unknown one is a 400 naming it."""
-        rows = await self.db.fetchall("SELECT id, name FROM tools")
-        by_name = {r["name"]: r["id"] for r in rows}
-        known_ids = set(by_name.values())
+        """Tool ids for names and ids, in the order given; an unknown one is a 400 naming it.
+
+        Tools are only ever added (their ids stay), so the names and ids read once stay
+        right; they are read again only when one asked for is not among them (another
+        process may have added it)."""
+        by_name = self._by_name
+        if by_name is None or not (set(names) <= by_name.keys() and set(ids) <= self._ids):
+            rows = await self.db.fetchall("SELECT id, name FROM tools")
+            by_name = self._by_name = {r["name"]: r["id"] for r in rows}
+            self._ids = set(by_name.values())
+        known_ids = self._ids
         resolved: list[str] = []
         for name in names:
             if name not in by_name:
@@ -88,13 +97,19 @@ class ToolStore:
         return list(dict.fromkeys(resolved))
 
     @staticmethod
-    async def attach_in(tx: Tx, agent_id: str, tool_ids: list[str]) -> None:
-        """Give the agent these tools (inside the caller's transaction); already there is fine."""
-        async with tx.execute(
-            "SELECT COALESCE(MAX(pos), 0) FROM agent_tools WHERE agent_id = ?", (agent_id,)
-        ) as cur:
-            row = await cur.fetchone()
-        start = (row[0] if row else 0) + 1
+    async def attach_in(
+        tx: Tx, agent_id: str, tool_ids: list[str], *, last: int | None = None
+    ) -> None:
+        """Give the agent these tools (inside the caller's transaction); already there is fine.
+        ``last`` is the position of the agent's last tool when the caller knows it (0 for a
+        new agent), saving its lookup."""
+        if last is None:
+            async with tx.execute(
+                "SELECT COALESCE(MAX(pos), 0) FROM agent_tools WHERE agent_id = ?", (agent_id,)
+            ) as cur:
+                row = await cur.fetchone()
+            last = row[0] if row else 0
+        start = last + 1
         await tx.executemany(
             "INSERT OR IGNORE INTO agent_tools (agent_id, tool_id, pos) VALUES (?, ?, ?)",
             [(agent_id, tool_id, start + i) for i, tool_id in enumerate(tool_ids)],

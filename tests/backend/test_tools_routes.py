@@ -1,9 +1,13 @@
 """Tool routes and agent creation with tools (API.md 7), through the Letta SDK where it can."""
 
+import sqlite3
+from pathlib import Path
+
 import httpx
 import pytest
 from letta_client import BadRequestError, Letta
 
+from tests.conftest import ServerFactory
 from tests.fakes.fake_openai import FakeOpenAI, Reply, call
 from tests.servers import ServerThread
 from tests.sse import send, text_of
@@ -151,3 +155,26 @@ def test_update_replaces_the_tool_and_block_sets(sdk: Letta, http: httpx.Client)
     unchanged = http.get(f"/v1/agents/{agent.id}").json()
     assert [b["label"] for b in unchanged["blocks"]] == ["human", "team"]
     assert unchanged["name"] == agent.name
+
+
+def test_a_tool_another_process_added_is_found_by_name_and_id(
+    server_factory: ServerFactory, tmp_path: Path
+) -> None:
+    """The server keeps the tools' names and ids once read; one it has not seen (added by
+    another chinwag on the same file) sends it back to the database, not to a 400."""
+    server = server_factory(db_path=tmp_path / "shared.db")
+    with server.client() as http:
+        assert http.post("/v1/agents/", json={"memory_blocks": []}).status_code == 200
+        with sqlite3.connect(tmp_path / "shared.db") as other:
+            other.execute(
+                "INSERT INTO tools (id, name, description, json_schema, tool_type, created_at)"
+                " VALUES ('tool-elsewhere', 'elsewhere', 'Added elsewhere.', '{}', 'custom',"
+                " '2026-01-01T00:00:00+00:00')"
+            )
+        by_name = http.post("/v1/agents/", json={"tools": ["elsewhere"]})
+        by_id = http.post("/v1/agents/", json={"tool_ids": ["tool-elsewhere"]})
+        unknown = http.post("/v1/agents/", json={"tools": ["nowhere"]})
+    assert by_name.status_code == 200 and by_id.status_code == 200
+    assert "elsewhere" in {t["name"] for t in by_name.json()["tools"]}
+    assert [t["id"] for t in by_id.json()["tools"]].count("tool-elsewhere") == 1
+    assert unknown.status_code == 400 and "nowhere" in unknown.json()["detail"]

@@ -767,6 +767,26 @@ class ChinwagClient:
         return Run.model_validate(await self._request("GET", f"/v1/runs/{run_id}"))
 
 
+# Letta lists an agent's blocks in no fixed order (the same agent's differ between agents and
+# restarts): the app shows them in one, the core blocks first as in Letta's own prompt.
+CORE_BLOCKS = ("persona", "human")
+
+
+def in_display_order(blocks: list[Block]) -> list[Block]:
+    """``persona``, ``human``, then the other blocks by label."""
+
+    def rank(block: Block) -> tuple[int, str]:
+        core = CORE_BLOCKS.index(block.label) if block.label in CORE_BLOCKS else len(CORE_BLOCKS)
+        return core, block.label
+
+    return sorted(blocks, key=rank)
+
+
+def agent_blocks(agent: Agent) -> list[Block]:
+    """The agent's memory blocks (Letta nests them in ``memory``), in display order."""
+    return in_display_order(agent.memory.blocks or agent.blocks)
+
+
 def is_default(conversation_id: str) -> bool:
     """The app names an agent's default conversation by the agent's id."""
     return conversation_id.startswith("agent-")

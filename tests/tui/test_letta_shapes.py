@@ -6,12 +6,14 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from shared_schema import ModelInfo, parse_message
+from shared_schema import Agent, ModelInfo, parse_message
 from tests.tui.canned import CannedClient
 from tests.tui.conftest import pinned_settings
 from tests.tui.helpers import idle_in, wait_until
 from tui.app import ChinwagApp
 from tui.config import load_config
+from tui.panes.memory import BlockCard
+from tui.screens.agent_detail import AgentDetailScreen
 from tui.screens.dialogs import NewAgentDialog
 from tui.widgets.messages import FoldedBlock, LiveBlock
 
@@ -135,3 +137,39 @@ async def test_letta_summary_stands_before_the_kept_messages(isolated_config: Pa
         await idle_in(pilot, "composer", ready=lambda: len(app.messages.blocks) == 3)
         kinds = [b.entry.kind for b in app.messages.blocks]
         assert kinds == ["summary", "user", "assistant"]
+
+
+async def test_memory_blocks_keep_one_order_whatever_order_the_server_lists_them(
+    isolated_config: Path,
+) -> None:
+    client = CannedClient()
+    persona, human, notes = client.blocks
+    extra = notes.model_copy(update={"id": "block-z", "label": "zeta", "value": "z"})
+    client.blocks = [extra, human, notes, persona]  # as Letta may list them
+    agent = client.agents[0].model_dump()
+    shuffled = list(reversed(agent["memory"]["blocks"]))  # human first
+    client.agents[0] = Agent.model_validate(
+        {**agent, "blocks": shuffled, "memory": {"blocks": shuffled}}
+    )
+    app = ChinwagApp(
+        pinned_settings(
+            client.base_url, load_config(isolated_config), client_factory=lambda u, t: client
+        )
+    )
+    async with app.run_test(size=(150, 40)) as pilot:
+        await idle_in(pilot, "composer", ready=lambda: app.conversation is not None)
+        await pilot.press("f2")
+        order = ["persona", "human", "project notes/2026", "zeta"]
+        await wait_until(
+            pilot,
+            lambda: [c.block.label for c in app.query(BlockCard)] == order,
+            what="the blocks in order",
+        )
+        app.action_focus("agents")
+        await pilot.press("e")
+        await wait_until(
+            pilot,
+            lambda: isinstance(app.screen, AgentDetailScreen) and app.screen.block_areas,
+            what="the agent's details",
+        )
+        assert list(app.screen.block_areas) == ["persona", "human"]  # type: ignore[attr-defined]

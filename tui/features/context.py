@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import ClassVar
 
-from tui.client import ContextOverview, is_default
+from tui.client import ContextOverview, agent_blocks, is_default
 from tui.errors import ClientError, NotFound
 from tui.parts import Command, Feature
 from tui.screens.context import ContextScreen
@@ -53,7 +53,7 @@ class Context(Feature):
         app = self.app
         agent = app.agent
         assert agent is not None
-        blocks = agent.memory.blocks or agent.blocks
+        blocks = agent_blocks(agent)
         entries = [e for e in app.messages.entries() if e.in_context and e.kind != "system"]
         summary = sum(len(e.text) for e in entries if e.kind == "summary")
         messages = sum(len(e.text) for e in entries if e.kind != "summary")

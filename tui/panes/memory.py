@@ -22,6 +22,7 @@ from textual.widget import Widget
 from textual.widgets import Label, Static
 
 from shared_schema import Block
+from tui.client import agent_blocks, in_display_order
 from tui.errors import ClientError, NotFound
 from tui.parts import Command, Part
 from tui.screens.dialogs import ConfirmDialog
@@ -141,10 +142,10 @@ class MemoryPane(Part, Vertical):
         if agent is None or client is None:
             return
         try:
-            blocks = await client.list_blocks(agent.id)
+            blocks = in_display_order(await client.list_blocks(agent.id))
         except NotFound:  # an older server: the agent carries its blocks
             fresh = await client.get_agent(agent.id)
-            blocks = fresh.memory.blocks or fresh.blocks
+            blocks = agent_blocks(fresh)
         except ClientError as exc:
             self.chinwag.report(exc)
             return

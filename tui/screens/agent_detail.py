@@ -13,6 +13,7 @@ from textual.widget import Widget
 from textual.widgets import Button, Footer, Label, Select, Static, TextArea
 
 from shared_schema import Agent, ModelInfo
+from tui.client import agent_blocks
 from tui.errors import ClientError
 from tui.screens.dialogs import KeysFirst
 
@@ -104,7 +105,7 @@ class AgentDetailScreen(KeysFirst):
 
     def blocks(self) -> list:
         assert self.agent is not None
-        return self.agent.memory.blocks or self.agent.blocks
+        return agent_blocks(self.agent)
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         self.action_save()

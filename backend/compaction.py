@@ -16,6 +16,7 @@ import asyncio
 import dataclasses
 import math
 import sqlite3
+from collections.abc import Sequence
 from typing import Any
 
 from backend.errors import NothingToCompact
@@ -226,12 +227,13 @@ _REPLACED_SQL = {
 @dataclasses.dataclass(frozen=True)
 class Replaced:
     """The messages a compaction replaces: ``count`` of the ``before`` in context, the last of
-    them at ``last_ord``; their ``transcript`` (UTF-8 paragraphs, ``SEPARATOR`` between)."""
+    them at ``last_ord``; their transcript in ``parts``: runs of UTF-8 paragraphs, each
+    paragraph whole, ``SEPARATOR`` between paragraphs (none empty)."""
 
     before: int
     count: int
     last_ord: int
-    transcript: bytes
+    parts: tuple[bytes, ...]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -292,45 +294,71 @@ async def read_replaced(
         )
         count = sum(half[0] for half in halves)
         last_ord = max((half[1] for half in halves if half[1] is not None), default=first)
-        transcript = SEPARATOR.join(half[2] for half in halves if half[2])
-        replaced = Replaced(start.system + count, count, last_ord, transcript)
+        parts = tuple(half[2] for half in halves if half[2])
+        replaced = Replaced(start.system + count, count, last_ord, parts)
     else:
         letters = await store.messages.in_context_letters(conversation_id, LETTER)
         begin, end = replaced_span(letters, settings)
         count, last_ord, transcript = await store.db.read(
             lambda conn: _read(conn, conversation_id, clip, first, last, end - begin)
         )
-        replaced = Replaced(len(letters), count, last_ord or first, transcript)
+        replaced = Replaced(
+            len(letters), count, last_ord or first, (transcript,) if transcript else ()
+        )
     if replaced.count < 2:
         raise NothingToCompact(NOTHING_TO_REDUCE)
     return replaced
 
 
-def transcript_chunks(transcript: bytes, budget_tokens: int) -> list[str]:
-    """The transcript, cut between paragraphs into pieces that each fit the summarizer's
-    budget (a paragraph longer than that is a piece of its own), as text.
+def transcript_chunks(parts: Sequence[bytes], budget_tokens: int) -> list[str]:
+    """The transcript (``Replaced.parts``), cut between paragraphs into pieces that each fit
+    the summarizer's budget, as many paragraphs in each as fit (a paragraph longer than the
+    budget is a piece of its own), as text.
 
     A piece of at most ``budget_tokens * BYTES_PER_TOKEN`` bytes is at most ``budget_tokens``
-    by ``estimate_text_tokens``: the cuts are found in the bytes, a few look-ups in all.
+    by ``estimate_text_tokens``: the cuts are found in the bytes, a few searches in all.
     """
-    text = transcript.replace(SEPARATOR, PARAGRAPH_BREAK)
     limit = budget_tokens * BYTES_PER_TOKEN
-    chunks = []
-    start, end = 0, len(transcript)
-    while start < end:
-        cut = end
-        if end - start > limit:
-            cut = transcript.rfind(SEPARATOR, start, start + limit + len(SEPARATOR))
-            if cut < 0:  # the next paragraph alone is over the budget
-                cut = transcript.find(SEPARATOR, start)
-                cut = end if cut < 0 else cut
-        chunks.append(str(memoryview(text)[start:cut], "utf-8", "replace"))
-        start = cut + len(SEPARATOR)
+    chunks: list[str] = []
+    pieces: list[memoryview] = []  # of the chunk being filled
+    used = 0  # its bytes, separators between pieces included
+
+    for part in parts:
+        view = memoryview(part)
+        start, end = 0, len(part)
+        while start < end:
+            room = limit - used - (len(SEPARATOR) if pieces else 0)
+            cut = end
+            if end - start > room:
+                cut = part.rfind(SEPARATOR, start, start + room + len(SEPARATOR))
+                if cut < 0 and pieces:  # the next paragraph goes to a new chunk
+                    chunks.append(_text(pieces))
+                    pieces, used = [], 0
+                    continue
+                if cut < 0:  # the next paragraph alone is over the budget
+                    cut = part.find(SEPARATOR, start)
+                    cut = end if cut < 0 else cut
+            used += (len(SEPARATOR) if pieces else 0) + cut - start
+            pieces.append(view[start:cut])
+            if cut < end or used > limit:  # nothing more fits
+                chunks.append(_text(pieces))
+                pieces, used = [], 0
+            start = cut + len(SEPARATOR)
+    if pieces:
+        chunks.append(_text(pieces))
     return chunks
 
 
-async def summarize(model: ResolvedModel, transcript: bytes, settings: CompactionSettings) -> str:
-    """One summary of a ``transcript`` (see ``Replaced``); one too long for the model is folded
+def _text(pieces: list[memoryview]) -> str:
+    """Runs of paragraphs as one text, a blank line between paragraphs."""
+    joined = SEPARATOR.join(pieces).replace(SEPARATOR, PARAGRAPH_BREAK)
+    return joined.decode("utf-8", "replace")
+
+
+async def summarize(
+    model: ResolvedModel, parts: Sequence[bytes], settings: CompactionSettings
+) -> str:
+    """One summary of a transcript (``Replaced.parts``); one too long for the model is folded
     chunk by chunk."""
     prompt = settings.prompt or DEFAULT_PROMPT
     max_tokens = max(128, min(1024, model.context_window // 8))
@@ -339,7 +367,7 @@ async def summarize(model: ResolvedModel, transcript: bytes, settings: Compactio
     budget = max(MIN_CHUNK_TOKENS, int(room * 0.8))
     while True:
         try:
-            return await _fold(model, transcript, prompt, budget, max_tokens)
+            return await _fold(model, parts, prompt, budget, max_tokens)
         except LLMContextLengthError:
             # The model's real window is smaller than we were told: use smaller pieces.
             if budget <= MIN_CHUNK_TOKENS:
@@ -348,10 +376,10 @@ async def summarize(model: ResolvedModel, transcript: bytes, settings: Compactio
 
 
 async def _fold(
-    model: ResolvedModel, transcript: bytes, prompt: str, budget: int, max_tokens: int
+    model: ResolvedModel, parts: Sequence[bytes], prompt: str, budget: int, max_tokens: int
 ) -> str:
     summary = ""
-    for chunk in transcript_chunks(transcript, budget):
+    for chunk in transcript_chunks(parts, budget):
         text = f"Summary: {summary}\n\n{chunk}" if summary else chunk
         summary = (
             await model.provider.summarize(
@@ -366,7 +394,7 @@ async def compact(
 ) -> Compaction:
     """Summarize and store; on any failure (a model error included) nothing has changed."""
     replaced = await read_replaced(store, conversation_id, settings)
-    summary = await summarize(model, replaced.transcript, settings)
+    summary = await summarize(model, replaced.parts, settings)
     if not summary:
         raise NothingToCompact("The model wrote an empty summary; the context is unchanged.")
     before, after = replaced.before, replaced.before - replaced.count + 1

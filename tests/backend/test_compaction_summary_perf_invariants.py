@@ -229,8 +229,9 @@ def python_paragraph(row: Any, clip: int | None) -> str | None:
     return transcript_paragraph(role, content)
 
 
-def paragraphs_of(transcript: bytes) -> list[str]:
-    return [p.decode() for p in transcript.split(compaction.SEPARATOR)]
+def paragraphs_of(parts: tuple[bytes, ...]) -> list[str]:
+    assert all(parts)
+    return [p.decode() for part in parts for p in part.split(compaction.SEPARATOR)]
 
 
 @pytest.mark.parametrize("clip", [None, 100, 300])
@@ -253,7 +254,7 @@ async def test_the_sql_transcript_gives_each_kind_its_transcript_entry(
     taken = compaction.choose_replaced(rows, settings)
     assert taken == (rows[1:] if mode == "all" else rows[1:-4])  # the latest turn is kept
     expected = [p for r in taken if (p := python_paragraph(r, clip))]
-    assert paragraphs_of(replaced.transcript) == expected
+    assert paragraphs_of(replaced.parts) == expected
     assert (replaced.before, replaced.count) == (len(rows), len(taken))
     assert replaced.last_ord == taken[-1]["ord"]
     # Reasoning, the approval answer, the event and the two without text are left out.
@@ -287,7 +288,7 @@ async def test_all_reads_after_the_system_message_before_the_context(tmp_path: P
         "user_message",
     ]
     assert (replaced.before, replaced.count, replaced.last_ord) == (3, 2, rows[-1]["ord"])
-    paragraphs = paragraphs_of(replaced.transcript)
+    paragraphs = paragraphs_of(replaced.parts)
     assert paragraphs == [f"Summary: {rows[1]['content']}", "User: Later words."]
 
 
@@ -315,7 +316,7 @@ async def test_all_joins_its_two_halves_when_one_has_no_paragraph(
         )
     finally:
         await store.close()
-    assert paragraphs_of(replaced.transcript) == ["User: Hi.", "Assistant: Hello."]
+    assert paragraphs_of(replaced.parts) == ["User: Hi.", "Assistant: Hello."]
     assert (replaced.before, replaced.count, replaced.last_ord) == (9, 8, rows[-1]["ord"])
 
 
@@ -359,10 +360,13 @@ def test_chunks_are_whole_paragraphs_within_the_budget(seed: int) -> None:
             for _ in range(rng.randint(1, 30))
         ]
         budget = rng.randint(1, 60)
-        transcript = compaction.SEPARATOR.join(p.encode() for p in paragraphs)
-        chunks = compaction.transcript_chunks(transcript, budget)
+        # The transcript comes in runs of whole paragraphs (a reader thread's each).
+        cuts = sorted(rng.sample(range(1, len(paragraphs) + 1), min(len(paragraphs), 2)))
+        runs = [paragraphs[a:b] for a, b in zip([0, *cuts], [*cuts, len(paragraphs)], strict=True)]
+        parts = [compaction.SEPARATOR.join(p.encode() for p in run) for run in runs if run]
+        chunks = compaction.transcript_chunks(parts, budget)
         assert chunks == greedy_chunks(paragraphs, budget * 4)
         assert "\n\n".join(chunks) == "\n\n".join(paragraphs)
         for chunk in chunks:
             assert estimate_text_tokens(chunk) <= budget or chunk in paragraphs
-    assert compaction.transcript_chunks(b"", 10) == []
+    assert compaction.transcript_chunks([], 10) == []

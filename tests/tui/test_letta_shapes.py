@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 from shared_schema import Agent, ModelInfo, parse_message
 from tests.tui.canned import CannedClient
 from tests.tui.conftest import pinned_settings
 from tests.tui.helpers import idle_in, wait_until
 from tui.app import ChinwagApp
+from tui.client import MessagePage
 from tui.config import load_config
 from tui.panes.memory import BlockCard
 from tui.screens.agent_detail import AgentDetailScreen
@@ -173,3 +175,50 @@ async def test_memory_blocks_keep_one_order_whatever_order_the_server_lists_them
             what="the agent's details",
         )
         assert list(app.screen.block_areas) == ["persona", "human"]  # type: ignore[attr-defined]
+
+
+class CompactedOnLetta(CannedClient):
+    """Letta after a compaction: messages carry no ``in_context`` flag, and a cursor after the
+    newest in-context message also finds compacted ones (their positions were not renumbered)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.later: list[Any] = []
+
+    async def newest_page(self, conversation_id: str, limit: int = 50, **_: Any) -> MessagePage:
+        page = await super().newest_page(conversation_id, limit)
+        return MessagePage([_unflagged(m) for m in page.messages], page.more)
+
+    async def newer_page(self, conversation_id: str, after_id: str, *_: Any, **__: Any) -> Any:
+        return MessagePage(list(self.later), False)
+
+
+def _unflagged(message: Any) -> Any:
+    return message.model_copy(update={"in_context": None})
+
+
+async def test_catching_up_on_letta_adds_new_messages_but_not_compacted_ones(
+    isolated_config: Path,
+) -> None:
+    client = CompactedOnLetta()
+    app = ChinwagApp(
+        pinned_settings(
+            client.base_url, load_config(isolated_config), client_factory=lambda u, t: client
+        )
+    )
+    async with app.run_test(size=(130, 40)) as pilot:
+        await idle_in(pilot, "composer", ready=lambda: app.conversation is not None)
+        shown = [b.entry.id for b in app.messages.blocks]
+        compacted = parse_message(
+            {"id": "message-0090", "message_type": "user_message", "content": "old"}
+        )
+        fresh = parse_message(
+            {"id": "message-0013", "message_type": "user_message", "content": "from elsewhere"}
+        )
+        client.later = [compacted, fresh]
+        conversation = client.conversations[0]
+        client.conversations[0] = conversation.model_copy(
+            update={"in_context_message_ids": [*conversation.in_context_message_ids, fresh.id]}
+        )
+        await app.chat.catch_up()
+        assert [b.entry.id for b in app.messages.blocks] == [*shown, "message-0013"]

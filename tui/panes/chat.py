@@ -666,6 +666,12 @@ class ChatPane(Part, Vertical):
         )
         shown = {b.entry.id for b in blocks}
         new = [m for m in page.messages if getattr(m, "id", None) not in shown]
+        if new and self._context_ids is not None and not self.show_compacted:
+            # Letta: its cursor after a compaction also finds compacted messages (their old
+            # positions are higher); only what the conversation's context lists now is new.
+            fresh = await client.get_conversation(conversation.id)
+            self._context_ids = {m: i for i, m in enumerate(fresh.in_context_message_ids)}
+            new = [m for m in new if getattr(m, "id", None) in self._context_ids]
         if attaching:
             new = [
                 m

@@ -299,7 +299,7 @@ class RunManager:
         model: ResolvedModel,
         options: SendOptions,
     ) -> None:
-        renewer = asyncio.create_task(self._renew(run))
+        renewer = asyncio.create_task(self._renew(run.conversation_id, run.id))
         stop_sharing = asyncio.Event()
         sharer = asyncio.create_task(self._share(run, stop_sharing))
         turn: Turn | None = None
@@ -342,13 +342,14 @@ class RunManager:
         run.finishing = True
         await asyncio.shield(self._finish(run, outcome))
 
-    async def _renew(self, run: ActiveRun) -> None:
+    async def _renew(self, conversation_id: str, run_id: str) -> None:
+        """Keep the conversation's lock while a run (or a compaction) outlasts the lease."""
         while True:
             await asyncio.sleep(self.settings.lock_lease_seconds / 3)
             try:
-                await self.leases.renew(run.conversation_id, run.id)
+                await self.leases.renew(conversation_id, run_id)
             except Exception:
-                log.exception("could not renew the lock of run %s", run.id)
+                log.exception("could not renew the lock of run %s", run_id)
 
     async def _share(self, run: ActiveRun, stop: asyncio.Event) -> None:
         """Until ``stop``: write the run's new chunks for other server processes, and cancel the
@@ -459,9 +460,12 @@ class RunManager:
             if waiting:  # summarizing the call would leave its answer with nothing to answer
                 raise ApprovalPending(waiting[0].message_id)
             await self.store.runs.create(tx, run_id, conversation_id, agent["id"])
+        # A summary of a long history can take the model longer than a lease lasts.
+        renewer = asyncio.create_task(self._renew(conversation_id, run_id))
         try:
             result = await compaction.compact(self.store, conversation_id, model, settings)
         except BaseException as exc:
+            renewer.cancel()
             async with self.store.db.transaction() as tx:
                 await tx.execute("DELETE FROM runs WHERE id = ?", (run_id,))
                 await self.leases.release_in(tx, conversation_id, run_id)
@@ -470,6 +474,7 @@ class RunManager:
                     f"The model could not write the summary: {exc}", error_type=exc.error_type
                 ) from None
             raise
+        renewer.cancel()
         async with self.store.db.transaction() as tx:
             await self.store.runs.finish(
                 tx,

@@ -1,5 +1,8 @@
 """Compaction on request and on overflow (API.md 5.5 and 5.2 step 5)."""
 
+import time
+from concurrent.futures import ThreadPoolExecutor
+
 import httpx
 import pytest
 from letta_client import Letta
@@ -7,10 +10,11 @@ from letta_client import Letta
 from backend.compaction import DEFAULT_PROMPT
 from backend.llm import estimate_tokens
 from tests.backend.test_sending import history, new_conversation
-from tests.conftest import fake_provider_config
+from tests.conftest import ServerFactory, fake_provider_config
 from tests.fakes.fake_openai import FakeOpenAI, Fault
 from tests.servers import ServerThread
 from tests.sse import frames, send, text_of
+from tests.waiting import wait_for
 
 
 def talk(http: httpx.Client, conversation_id: str, turns: int, start: int = 0) -> None:
@@ -222,6 +226,38 @@ def test_busy_both_ways(llm_server: ServerThread, fake_llm: FakeOpenAI) -> None:
         assert "during compaction" not in str(
             history(http, conversation["id"], include_compacted=True)
         )
+
+
+def test_a_compaction_longer_than_its_lease_keeps_the_conversation(
+    server_factory: ServerFactory, fake_llm: FakeOpenAI
+) -> None:
+    """With a 0.3 s lease, a summary held open for several leases still owns the lock: a send
+    meanwhile is refused, and a delete waits for the compaction to end instead of taking the
+    conversation from under it."""
+    server = server_factory(config=fake_provider_config(fake_llm), lock_lease_seconds=0.3)
+    with server.client() as http, server.client() as other:
+        _, conversation = new_conversation(http)
+        talk(http, conversation["id"], 3)
+        path = f"/v1/conversations/{conversation['id']}"
+        fake_llm.hold()
+        with ThreadPoolExecutor(2) as pool:
+            compacting = pool.submit(compact, http, conversation["id"], mode="all")
+            fake_llm.wait_for_held(1)
+            started = time.monotonic()
+
+            def four_leases_later_still_locked() -> bool:
+                sent = other.post(f"{path}/messages", json={"input": "during compaction"})
+                assert sent.status_code == 409, sent.text
+                return time.monotonic() - started > 4 * 0.3
+
+            try:
+                wait_for(four_leases_later_still_locked)
+                deleting = pool.submit(other.delete, path)
+            finally:
+                fake_llm.release()
+            assert compacting.result(timeout=10).status_code == 200
+            assert deleting.result(timeout=10).status_code < 300
+        assert http.get(path).status_code == 404
 
 
 def test_failing_summarizer_changes_nothing(llm_server: ServerThread, fake_llm: FakeOpenAI) -> None:

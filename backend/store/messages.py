@@ -209,6 +209,13 @@ _ORD_OF = (
     " AND cm.ord = m.origin_ord AND cm.message_pos = m.pos WHERE m.id = :{})"
 )
 _WIRE = wire_json(in_context_rule(_CTX))
+# A run's messages (``:r``) where its conversation (``:c``) lists them: found by the run, then
+# each at its origin_ord (``store.schema``), not by reading the whole conversation.
+RUN_MESSAGES = (
+    f"SELECT {columns(_CTX)} FROM messages m CROSS JOIN conversation_messages cm"
+    f" ON cm.conversation_pos = {_POS} AND cm.ord = m.origin_ord AND cm.message_pos = m.pos"
+    " WHERE m.run_id = :r ORDER BY cm.ord"
+)
 
 
 @functools.lru_cache(maxsize=128)
@@ -351,11 +358,7 @@ class MessageStore:
     ) -> list[dict[str, Any]]:
         """The messages a run stored in its conversation, paged like a conversation's (a run
         stores few, so they are read at once and the page is cut here)."""
-        rows = await self.db.fetchall(
-            f"SELECT {columns(_CTX)} FROM {LISTED}"
-            f" WHERE m.run_id = :r AND cm.conversation_pos = {_POS} ORDER BY cm.ord",
-            {"r": run_id, "c": conversation_id},
-        )
+        rows = await self.db.fetchall(RUN_MESSAGES, {"r": run_id, "c": conversation_id})
         if order == "desc":
             rows.reverse()
         ids = [r["id"] for r in rows]

@@ -1,5 +1,6 @@
 """Locking, faults, re-attach and cancel: a run never loses input and never leaves a lock."""
 
+import sqlite3
 import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
@@ -8,6 +9,7 @@ import letta_client
 import pytest
 from letta_client import Letta
 
+from backend.store.messages import RUN_MESSAGES
 from tests.backend.test_sending import history, new_conversation
 from tests.fakes.fake_openai import FakeOpenAI, Fault
 from tests.servers import ServerThread
@@ -330,3 +332,26 @@ def test_headers_arrive_before_the_model_says_anything(
             fake_llm.release()
             body = response.read().decode()
         assert "ping" not in body and body.rstrip().endswith("data: [DONE]")
+
+
+def test_a_runs_messages_are_found_by_the_run_not_by_reading_its_conversation(
+    llm_server: ServerThread,
+) -> None:
+    """GET /v1/runs/{id}/messages reads the run's few messages by index, each where its
+    conversation lists it: a scan of the conversation took about 75 ms at 100,000 messages."""
+    with llm_server.client() as http:
+        _, conversation = new_conversation(http)
+        send(http, conversation["id"], "hello")
+        runs = http.get("/v1/runs", params={"conversation_id": conversation["id"]}).json()
+        ran = http.get(f"/v1/runs/{runs[0]['id']}/messages")
+        assert ran.status_code == 200 and len(ran.json()) >= 2, ran.text
+    with sqlite3.connect(llm_server.settings.db_path) as db:
+        plan = [
+            row[3]
+            for row in db.execute(
+                f"EXPLAIN QUERY PLAN {RUN_MESSAGES}", {"r": runs[0]["id"], "c": conversation["id"]}
+            )
+        ]
+    searches = [step for step in plan if step.startswith(("SEARCH", "SCAN"))]
+    assert searches[0] == "SEARCH m USING INDEX messages_run (run_id=?)", plan
+    assert "SEARCH cm USING PRIMARY KEY (conversation_pos=? AND ord=?)" in searches, plan

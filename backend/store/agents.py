@@ -237,6 +237,15 @@ class AgentStore:
                 "SELECT block_id FROM agent_blocks WHERE agent_id = ?", (agent_id,)
             ) as cur:
                 block_ids = [r["block_id"] for r in await cur.fetchall()]
+            # Only the agent's own conversations (its messages' lineages) list its messages:
+            # they go at once, rather than each looked for in every conversation of its
+            # lineage as its listing rows go (store.schema), which grows with forks squared.
+            await tx.execute(
+                "DELETE FROM messages WHERE pos IN (SELECT cm.message_pos FROM conversations c"
+                " JOIN conversation_messages cm ON cm.conversation_pos = c.pos"
+                " WHERE c.agent_id = ?)",
+                (agent_id,),
+            )
             cur = await tx.execute("DELETE FROM agents WHERE id = ?", (agent_id,))
             if cur.rowcount == 0:
                 raise NotFound.of("Agent", agent_id)

@@ -1,7 +1,10 @@
 """Fork (API.md 9): the fork lists its source's in-context messages under the same ids after its
 own system message, and then each side goes its own way."""
 
+import asyncio
+import json
 import sqlite3
+from pathlib import Path
 
 import httpx
 import letta_client
@@ -9,8 +12,10 @@ import pytest
 from letta_client import Letta
 
 from backend.agent.context import SUMMARY_PREFIX
+from backend.store import NewMessage, Store
 from tests.backend.letta_sdk import say
 from tests.fakes.fake_openai import FakeOpenAI
+from tests.seed import append_messages, new_agent, turn_messages
 from tests.servers import ServerThread
 
 
@@ -290,3 +295,51 @@ def http_message_ids(llm_server: ServerThread, message_id: str) -> list[str]:
         response = http.get(f"/v1/messages/{message_id}")
         assert response.status_code == 200, response.text
         return [m["id"] for m in response.json()]
+
+
+def work_to_delete_an_agent(db_path: Path, forks: int) -> int:
+    """How much SQLite does (thousands of its instructions) to delete an agent whose
+    conversation has ``forks`` forks, each with messages of its own."""
+
+    async def run() -> int:
+        store = Store(db_path)
+        await store.open()
+        try:
+            agent = await new_agent(store)
+            source = (await store.conversations.create(agent["id"], None))["id"]
+            await append_messages(
+                store, source, [NewMessage("system_message", "s"), *turn_messages(10)]
+            )
+            for i in range(forks):
+                fork = json.loads(await store.conversations.fork(source, "s"))
+                await append_messages(store, fork["id"], turn_messages(20, start=20 * i))
+            steps = 0
+
+            def count() -> int:
+                nonlocal steps
+                steps += 1
+                return 0
+
+            writer = store.db._writer  # the connection bulk transactions run on
+            assert writer is not None
+            await writer.set_progress_handler(count, 1000)
+            await store.agents.delete(agent["id"])
+            await writer.set_progress_handler(None, 1000)
+            return steps
+        finally:
+            await store.close()
+
+    return asyncio.run(run())
+
+
+def test_deleting_an_agent_takes_work_in_proportion_to_its_messages(tmp_path: Path) -> None:
+    """An agent's messages are listed only by its own conversations: they go at once, not each
+    looked for in every fork of its lineage as its listing rows go (400 forks of 200 messages
+    each took over a minute, holding every write of the server back)."""
+    few = work_to_delete_an_agent(tmp_path / "few.db", 20)
+    many = work_to_delete_an_agent(tmp_path / "many.db", 80)
+    assert many < 6 * few, (few, many)
+    with sqlite3.connect(tmp_path / "many.db") as db:
+        for table in ("messages", "message_json", "conversation_messages", "conversations"):
+            assert db.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == 0, table
+        db.execute("INSERT INTO messages_fts (messages_fts) VALUES ('integrity-check')")

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from textual.pilot import Pilot
+from textual.widgets import Input
 
 from tests.tui.canned import CannedClient
 from tests.tui.conftest import pinned_settings
@@ -60,6 +61,9 @@ def dialog_after(*keys: str, focus: str | None = None) -> Step:
             lambda: not [w for w in pilot.app.workers if w.is_running and w.group != "dialog"],
             what="workers behind the dialog",
         )
+        # The command palette's own input blinks whatever the app's setting: still for the shot.
+        for typed in pilot.app.screen.query(Input):
+            typed.cursor_blink = False
         await pilot.pause()
         await pilot.wait_for_scheduled_animations()
 

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
 
 from shared_schema import Agent, Block, CompactResponse, Conversation, ModelInfo, parse_message
+from tests.tui.conftest import pinned_settings
+from tui.app import ChinwagApp
 from tui.client import (
     BlockChange,
     ChinwagClient,
@@ -19,6 +22,7 @@ from tui.client import (
     default_conversation,
     is_default,
 )
+from tui.config import load_config
 from tui.errors import ConnectionFailed, ConversationBusy
 
 DATE = "2026-11-24T11:{:02d}:00+00:00"
@@ -301,3 +305,11 @@ class CannedClient(ChinwagClient):
             tools=1500,
             num_messages=12,
         )
+
+
+def canned_app(client: CannedClient, config: Path, **overrides: Any) -> ChinwagApp:
+    """The app on ``client``, with the test settings and the config file at ``config``."""
+    settings = pinned_settings(
+        client.base_url, load_config(config), client_factory=lambda url, token: client, **overrides
+    )
+    return ChinwagApp(settings)

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.tui.canned import CannedClient
+from tests.tui.canned import CannedClient, canned_app
 from tests.tui.helpers import wait_for_workers, wait_until
-from tests.tui.test_snapshots import canned_app
 from tui.config import load_config
 
 TEXT = """# my settings

@@ -8,12 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from shared_schema import Agent, ModelInfo, parse_message
-from tests.tui.canned import CannedClient
-from tests.tui.conftest import pinned_settings
+from tests.tui.canned import CannedClient, canned_app
 from tests.tui.helpers import idle_in, wait_until
-from tui.app import ChinwagApp
 from tui.client import MessagePage
-from tui.config import load_config
 from tui.panes.memory import BlockCard
 from tui.screens.agent_detail import AgentDetailScreen
 from tui.screens.dialogs import NewAgentDialog
@@ -48,11 +45,7 @@ async def test_the_loading_placeholder_is_never_submitted_and_hosted_models_are_
     isolated_config: Path,
 ) -> None:
     client = SlowModels()
-    app = ChinwagApp(
-        pinned_settings(
-            client.base_url, load_config(isolated_config), client_factory=lambda u, t: client
-        )
-    )
+    app = canned_app(client, isolated_config)
     async with app.run_test(size=(130, 40)) as pilot:
         await idle_in(pilot, "agents", ready=lambda: app.conversation is not None)
         await pilot.press("n")
@@ -68,11 +61,7 @@ async def test_the_loading_placeholder_is_never_submitted_and_hosted_models_are_
 
 async def test_parts_of_one_step_with_one_id_stay_apart(isolated_config: Path) -> None:
     client = CannedClient()
-    app = ChinwagApp(
-        pinned_settings(
-            client.base_url, load_config(isolated_config), client_factory=lambda u, t: client
-        )
-    )
+    app = canned_app(client, isolated_config)
     async with app.run_test(size=(130, 40)) as pilot:
         await idle_in(pilot, "composer", ready=lambda: app.conversation is not None)
         turn = await app.messages.begin_turn("think")
@@ -130,11 +119,7 @@ class LettaAfterCompaction(CannedClient):
 
 async def test_letta_summary_stands_before_the_kept_messages(isolated_config: Path) -> None:
     client = LettaAfterCompaction()
-    app = ChinwagApp(
-        pinned_settings(
-            client.base_url, load_config(isolated_config), client_factory=lambda u, t: client
-        )
-    )
+    app = canned_app(client, isolated_config)
     async with app.run_test(size=(130, 40)) as pilot:
         await idle_in(pilot, "composer", ready=lambda: len(app.messages.blocks) == 3)
         kinds = [b.entry.kind for b in app.messages.blocks]
@@ -153,11 +138,7 @@ async def test_memory_blocks_keep_one_order_whatever_order_the_server_lists_them
     client.agents[0] = Agent.model_validate(
         {**agent, "blocks": shuffled, "memory": {"blocks": shuffled}}
     )
-    app = ChinwagApp(
-        pinned_settings(
-            client.base_url, load_config(isolated_config), client_factory=lambda u, t: client
-        )
-    )
+    app = canned_app(client, isolated_config)
     async with app.run_test(size=(150, 40)) as pilot:
         await idle_in(pilot, "composer", ready=lambda: app.conversation is not None)
         await pilot.press("f2")
@@ -201,11 +182,7 @@ async def test_catching_up_on_letta_adds_new_messages_but_not_compacted_ones(
     isolated_config: Path,
 ) -> None:
     client = CompactedOnLetta()
-    app = ChinwagApp(
-        pinned_settings(
-            client.base_url, load_config(isolated_config), client_factory=lambda u, t: client
-        )
-    )
+    app = canned_app(client, isolated_config)
     async with app.run_test(size=(130, 40)) as pilot:
         await idle_in(pilot, "composer", ready=lambda: app.conversation is not None)
         shown = [b.entry.id for b in app.messages.blocks]

@@ -14,8 +14,8 @@ from textual.worker import WorkerFailed
 
 import tui.__main__ as cli
 from tests.servers import ServerThread
-from tests.tui.canned import CannedClient
-from tests.tui.conftest import AppFactory, pinned_settings
+from tests.tui.canned import CannedClient, canned_app
+from tests.tui.conftest import AppFactory
 from tests.tui.helpers import idle_in, screen_text, wait_for_workers, wait_until
 from tui.app import ChinwagApp
 from tui.client import ChinwagClient
@@ -25,10 +25,7 @@ from tui.widgets.messages import MessageBlock
 
 
 def canned(config: Path, **client: Any) -> ChinwagApp:
-    fixed = CannedClient(**client)
-    return ChinwagApp(
-        pinned_settings(fixed.base_url, load_config(config), client_factory=lambda u, t: fixed)
-    )
+    return canned_app(CannedClient(**client), config)
 
 
 async def test_narrow_terminal_resizes_do_not_crash(isolated_config: Path) -> None:

@@ -16,23 +16,14 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import Input
 
-from tests.tui.canned import CannedClient
-from tests.tui.conftest import pinned_settings
+from tests.tui.canned import CannedClient, canned_app
 from tests.tui.helpers import wait_for_workers, wait_until
 from tui.app import ChinwagApp
-from tui.config import load_config
 from tui.panes.memory import BlockCard
 from tui.widgets.messages import FoldedBlock, LiveBlock, MessageBlock, SummaryBlock
 from tui.widgets.tools import ApprovalBlock, ToolCallBlock
 
 Step = Callable[[Pilot], Awaitable[None]]
-
-
-def canned_app(client: CannedClient, config: Path, **overrides: Any) -> ChinwagApp:
-    settings = pinned_settings(
-        client.base_url, load_config(config), client_factory=lambda url, token: client, **overrides
-    )
-    return ChinwagApp(settings)
 
 
 async def settle(pilot: Pilot) -> None:

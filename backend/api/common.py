@@ -2,6 +2,7 @@
 
 import functools
 import json
+import re
 from typing import Any, TypeVar, get_args
 from urllib.parse import parse_qsl
 
@@ -16,6 +17,9 @@ ModelT = TypeVar("ModelT", bound=BaseModel)
 
 MAX_JSON_DEPTH = 64
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+# What a body needs before it can hold an integer outside 64 bits: 19 digits in a row. (An
+# integer field refuses a float such as ``1e19`` beyond 64 bits by itself.)
+_BIG_NUMBER = re.compile(rb"[0-9]{19}")
 
 
 def _refuse_constant(name: str) -> Any:
@@ -42,8 +46,18 @@ def load_json(raw: bytes) -> Any:
         raise ValidationFailed(
             f"The request body has a number that is not allowed: {exc}."
         ) from None
-    _check_json(data)
+    if _may_break_limits(raw):
+        _check_json(data)
     return data
+
+
+def _may_break_limits(raw: bytes) -> bool:
+    """Whether a parsed body needs the walk of :func:`_check_json`: it can nest too deeply
+    only with that many brackets, and hold a lone surrogate only through a ``\\u`` escape or
+    the byte 0xED that starts one in UTF-8 (a UTF-16 or UTF-32 body has NUL bytes)."""
+    if raw.count(b"{") + raw.count(b"[") >= MAX_JSON_DEPTH:
+        return True
+    return b"\\u" in raw or b"\xed" in raw or b"\x00" in raw
 
 
 def _check_json(data: Any) -> None:
@@ -105,7 +119,8 @@ async def parse_body(request: Request, model: type[ModelT]) -> ModelT:
         body = model.model_validate(data)
     except ValidationError as exc:
         raise ValidationFailed(describe_validation_error(exc)) from None
-    _check_integers(body)
+    if _BIG_NUMBER.search(raw):
+        _check_integers(body)
     return body
 
 

@@ -133,7 +133,6 @@ async def _start(
     body = await parse_body(request, SendRequest)
     unsupported.refuse(body, unsupported.SEND)
     conversation_id = await addressing.conversation_id(request, body.agent_id)
-    await svc.store.conversations.row(conversation_id)
     started = await svc.runs.send(
         conversation_id,
         body.inputs(),

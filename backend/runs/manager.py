@@ -55,13 +55,9 @@ from backend.store import NewMessage, Store
 from backend.store.approvals import ApprovalStore, WaitingCall
 from backend.store.db import Tx, now_iso
 from backend.store.messages import (
-    LISTED,
     MessageStore,
-    columns,
     context_changed,
-    context_from,
     conversation_pos,
-    to_wire,
 )
 from backend.tools import Toolbox, ToolContext
 from shared_schema import (
@@ -198,18 +194,15 @@ class RunManager:
         stored before, of the run that stored them (live, or replayed once it has ended)."""
         news = _news(inputs)
         with_otid = [m.otid for m in news if m.otid]
-        known = None
         if with_otid:
             rows = await self.store.messages.find_otids(conversation_id, with_otid)
-            known = _sent_before(news, rows)
-        if known is None:
-            try:
-                run = await self.start(conversation_id, inputs, options, answers)
-            except _SentBefore as again:
-                known = again.run_id
-            else:
-                return run.id, run.log.follow(0, wait=self.settings.keepalive_seconds)
-        return known, await self.attach(conversation_id, known, 0)
+            if _sent_before(news, rows) is not None:  # each row carries the run's row
+                return rows[0]["run_id"], await self._follow(rows[0], 0)
+        try:
+            run = await self.start(conversation_id, inputs, options, answers)
+        except _SentBefore as again:
+            return again.run_id, await self.attach(conversation_id, again.run_id, 0)
+        return run.id, run.log.follow(0, wait=self.settings.keepalive_seconds)
 
     async def run_of_otid(self, conversation_id: str, otid: str) -> str:
         """The run of this conversation that stored the message with ``otid`` (404 if none)."""
@@ -689,9 +682,14 @@ class RunManager:
         row = await self.store.runs.get(run_id)
         if row["conversation_id"] != conversation_id:
             raise NotFound(f"Run {run_id} is not a run of conversation {conversation_id}.")
+        return await self._follow(row, starting_after)
+
+    async def _follow(self, row: Any, starting_after: int) -> AsyncIterator[dict[str, Any] | None]:
+        """The chunks of the run whose row is ``row``, after ``starting_after``."""
+        run_id = row["id"]
         active = self.active.get(run_id)
         if active is not None:
-            return active.log.follow(starting_after, wait=wait)
+            return active.log.follow(starting_after, wait=self.settings.keepalive_seconds)
         if row["status"] in LIVE:
             return self._tail(run_id, starting_after)
         chunks = await self.store.runs.chunks_after(run_id, starting_after)
@@ -701,14 +699,9 @@ class RunManager:
 
     async def _retold(self, run: Any) -> list[dict[str, Any]]:
         """An ended run's chunks rebuilt from what it stored, once its chunk log was pruned."""
-        rows = await self.store.db.fetchall(
-            f"SELECT {columns(context_from(':c'))} FROM {LISTED}"
-            f" WHERE cm.conversation_pos = {conversation_pos(':c')} AND m.run_id = :r"
-            " AND m.message_type NOT IN ('user_message', 'system_message') ORDER BY cm.ord",
-            {"c": run["conversation_id"], "r": run["id"]},
-        )
+        stored = await self.store.messages.by_run(run["conversation_id"], run["id"])
         usage = json.loads(run["usage"]) if run["usage"] else {}
-        chunks = [to_wire(r) for r in rows]
+        chunks = [m for m in stored if m["message_type"] not in ("user_message", "system_message")]
         chunks.append({"message_type": "stop_reason", "stop_reason": run["stop_reason"]})
         chunks.append({"message_type": "usage_statistics", **usage})
         return [{**c, "seq_id": i} for i, c in enumerate(chunks, start=1)]

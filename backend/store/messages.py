@@ -184,7 +184,7 @@ async def insert_rows(
 def _otid_query(conversation_id: str, otids: list[str]) -> tuple[str, tuple[str, ...]]:
     marks = ",".join("?" * len(otids))
     return (
-        "SELECT m.otid, m.message_type, m.content, m.run_id FROM messages m"
+        "SELECT m.otid, m.message_type, m.content, m.run_id, r.* FROM messages m"
         " JOIN runs r ON r.id = m.run_id AND r.conversation_id = m.origin_id"
         f" WHERE m.origin_id = ? AND m.otid IN ({marks}) AND EXISTS (SELECT 1 FROM"
         f" conversation_messages cm WHERE cm.conversation_pos = {conversation_pos('m.origin_id')}"
@@ -343,7 +343,8 @@ class MessageStore:
             return list(await cur.fetchall())
 
     async def find_otids(self, conversation_id: str, otids: list[str]) -> list[sqlite3.Row]:
-        """The same outside a transaction: a few rows by index, read on the loop."""
+        """The same outside a transaction: a few rows by index, read on the loop. Each row
+        carries its run's row too, so that a retry replays the run with no further lookup."""
         return await self.db.fetchall(*_otid_query(conversation_id, otids), rows=len(otids))
 
     async def of_run(
@@ -358,18 +359,22 @@ class MessageStore:
     ) -> list[dict[str, Any]]:
         """The messages a run stored in its conversation, paged like a conversation's (a run
         stores few, so they are read at once and the page is cut here)."""
-        rows = await self.db.fetchall(RUN_MESSAGES, {"r": run_id, "c": conversation_id})
+        messages = await self.by_run(conversation_id, run_id)
         if order == "desc":
-            rows.reverse()
-        ids = [r["id"] for r in rows]
+            messages.reverse()
+        ids = [m["id"] for m in messages]
         for cursor in (after, before):
             if cursor is not None and cursor not in ids:
                 raise InvalidArgument(f"The cursor {cursor} is not a message of run {run_id}.")
         start = ids.index(after) + 1 if after else 0
-        end = ids.index(before) if before else len(rows)
-        page = rows[start:end]
-        page = page[-limit:] if before and not after else page[:limit]
-        return [to_wire(r) for r in page]
+        end = ids.index(before) if before else len(messages)
+        page = messages[start:end]
+        return page[-limit:] if before and not after else page[:limit]
+
+    async def by_run(self, conversation_id: str, run_id: str) -> list[dict[str, Any]]:
+        """Every message a run stored in its conversation, oldest first, as API JSON."""
+        rows = await self.db.fetchall(RUN_MESSAGES, {"r": run_id, "c": conversation_id})
+        return [to_wire(r) for r in rows]
 
     async def get(self, message_id: str) -> dict[str, Any]:
         """A message by id, as the conversation it was sent in lists it while it does, else as

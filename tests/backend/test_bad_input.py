@@ -68,6 +68,8 @@ def test_integers_too_big_for_sqlite_are_422(one: OneConnection, server: ServerT
         ("POST", stream, b'{"starting_after": ' + big + b"}"),
         ("POST", stream, b'{"starting_after": -' + big + b"1}"),
         ("PATCH", block, b'{"value": "v", "limit": ' + big + b"}"),
+        ("PATCH", block, b'{"value": "v", "limit": "' + big + b'"}'),  # a number in a string
+        ("PATCH", block, b'{"value": "v", "limit": 1e19}'),
     ]
     for method, path, body in cases:
         status, answer = one.request(method, path, body)
@@ -93,15 +95,17 @@ def test_nan_and_infinity_are_422(one: OneConnection, server: ServerThread) -> N
 def test_a_lone_surrogate_is_422_and_stores_nothing(server: ServerThread) -> None:
     with server.client() as http:
         agent, conversation = new_conversation(http)
+        send = f"/v1/conversations/{conversation['id']}/messages"
         bodies = [
-            (f"/v1/conversations/{conversation['id']}/messages", '{"input": "a \\ud800 b"}'),
-            ("/v1/agents/", '{"name": "\\udfff"}'),
-            ("/v1/agents/", '{"tags": ["ok"], "\\ud800": 1}'),
+            (send, b'{"input": "a \\ud800 b"}'),
+            ("/v1/agents/", b'{"name": "\\udfff"}'),
+            ("/v1/agents/", b'{"tags": ["ok"], "\\ud800": 1}'),
+            # No escape: the surrogate's own bytes, in UTF-8 and in UTF-16.
+            (send, b'{"input": "a \xed\xa0\x80 b"}'),
+            (send, '{"input": "a \ud800 b"}'.encode("utf-16-le", "surrogatepass")),
         ]
         for path, body in bodies:
-            response = http.post(
-                path, content=body.encode(), headers={"content-type": "application/json"}
-            )
+            response = http.post(path, content=body, headers={"content-type": "application/json"})
             assert response.status_code == 422, response.text
             assert "surrogate" in response.json()["detail"]
         messages = http.get(f"/v1/conversations/{conversation['id']}/messages").json()

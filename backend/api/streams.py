@@ -1,6 +1,7 @@
 """Sending, re-attaching, cancelling, compacting and runs (API.md sections 4, 5.2–5.5, 6, 8)."""
 
 import json
+import sqlite3
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -19,21 +20,13 @@ from backend.api.common import (
 from backend.compaction import effective_settings
 from backend.errors import InvalidArgument
 from backend.runs.manager import SendOptions
-from backend.services import services
+from backend.runs.stream import answer_of
+from backend.services import Services, services
+from backend.store.db import JsonText
 from backend.store.runs import RUN_STATUSES, run_to_wire
-from shared_schema import CompactRequest, SendRequest, StreamRequest
+from shared_schema import CompactRequest, MessageCreate, SendRequest, StreamRequest
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-MESSAGE_TYPES_IN_RESPONSE = frozenset(
-    {
-        "reasoning_message",
-        "tool_call_message",
-        "tool_return_message",
-        "approval_request_message",
-        "assistant_message",
-        "event_message",
-    }
-)
 
 
 def frame(chunk: dict[str, Any]) -> str:
@@ -63,34 +56,8 @@ def event_stream(
 
 
 async def collect(chunks: AsyncIterator[dict[str, Any] | None]) -> dict[str, Any]:
-    """The non-streaming answer: the turn's messages (token chunks merged), stop reason, usage."""
-    messages: dict[str, dict[str, Any]] = {}
-    stop_reason: dict[str, Any] = {"message_type": "stop_reason", "stop_reason": "error"}
-    usage: dict[str, Any] = {"message_type": "usage_statistics"}
-    async for chunk in chunks:
-        if chunk is None:
-            continue
-        kind = chunk["message_type"]
-        if kind in MESSAGE_TYPES_IN_RESPONSE:
-            seen = messages.get(chunk["id"])
-            if seen is None:
-                seen = messages[chunk["id"]] = dict(chunk)
-                if "tool_call" in chunk:  # a copy: the run's own chunks stay as they are
-                    seen["tool_call"] = dict(chunk["tool_call"])
-                    seen["tool_calls"] = [seen["tool_call"]]
-            else:
-                for key in ("content", "reasoning"):
-                    if key in chunk:
-                        seen[key] = seen.get(key, "") + chunk[key]
-                if "tool_call" in chunk:  # a call's arguments streamed in pieces
-                    call = seen["tool_call"]
-                    call["arguments"] = call.get("arguments", "") + chunk["tool_call"]["arguments"]
-                    seen["tool_calls"] = [call]
-        elif kind == "stop_reason":
-            stop_reason = chunk
-        elif kind == "usage_statistics":
-            usage = chunk
-    return {"messages": list(messages.values()), "stop_reason": stop_reason, "usage": usage}
+    """The non-streaming answer of a run whose chunks these are (see :func:`answer_of`)."""
+    return answer_of([chunk async for chunk in chunks])
 
 
 async def send_message(request: Request) -> Response:
@@ -111,9 +78,14 @@ async def stream_agent_message(request: Request) -> Response:
 async def _send(request: Request, *, streaming: bool | None) -> Response:
     """Send to the conversation the path names; ``streaming`` is the route's default (``None``:
     the body's field with its own default)."""
-    body, (_, chunks) = await _start(request)
+    svc = services(request)
+    body = await parse_body(request, SendRequest)
     if streaming is None or (streaming is False and "streaming" in body.model_fields_set):
         streaming = body.streaming
+    conversation_id, inputs, earlier = await _retried(svc, request, body)
+    if earlier is not None and earlier["answer"] is not None and not streaming:
+        return respond(JsonText(earlier["answer"]))  # kept since the retried send's run ended
+    _, chunks = await _start(svc, body, conversation_id, inputs, earlier)
     if not streaming:
         return respond(await collect(chunks))
     return event_stream(chunks, body.include_pings)
@@ -122,20 +94,40 @@ async def _send(request: Request, *, streaming: bool | None) -> Response:
 async def send_agent_message_async(request: Request) -> JSONResponse:
     """``POST /v1/agents/{id}/messages/async``: start the turn and answer with its run at once;
     the run goes on in the server (follow it with ``/v1/runs/{id}/stream``)."""
-    _, (run_id, _) = await _start(request)
-    return respond(run_to_wire(await services(request).store.runs.get(run_id)))
+    svc = services(request)
+    body = await parse_body(request, SendRequest)
+    conversation_id, inputs, earlier = await _retried(svc, request, body)
+    if earlier is not None:
+        return respond(run_to_wire(earlier))
+    run_id, _ = await _start(svc, body, conversation_id, inputs, None)
+    return respond(run_to_wire(await svc.store.runs.get(run_id)))
+
+
+async def _retried(
+    svc: Services, request: Request, body: SendRequest
+) -> tuple[str, list[MessageCreate], sqlite3.Row | None]:
+    """The conversation and inputs of a send, and the row of the run that stored these inputs
+    already when the send is a retry (known by its otids)."""
+    unsupported.refuse(body, unsupported.SEND)
+    conversation_id = await addressing.conversation_id(request, body.agent_id)
+    inputs = body.inputs()
+    return conversation_id, inputs, await svc.runs.sent_before(conversation_id, inputs)
 
 
 async def _start(
-    request: Request,
-) -> tuple[SendRequest, tuple[str, AsyncIterator[dict[str, Any] | None]]]:
-    svc = services(request)
-    body = await parse_body(request, SendRequest)
-    unsupported.refuse(body, unsupported.SEND)
-    conversation_id = await addressing.conversation_id(request, body.agent_id)
-    started = await svc.runs.send(
+    svc: Services,
+    body: SendRequest,
+    conversation_id: str,
+    inputs: list[MessageCreate],
+    earlier: sqlite3.Row | None,
+) -> tuple[str, AsyncIterator[dict[str, Any] | None]]:
+    """The id and chunks of the send's run: a new one, or ``earlier``, the run of a retried
+    send (live, or replayed once it has ended)."""
+    if earlier is not None:
+        return earlier["id"], await svc.runs.follow(earlier, 0)
+    return await svc.runs.send(
         conversation_id,
-        body.inputs(),
+        inputs,
         SendOptions(
             stream_tokens=body.stream_tokens,
             max_steps=body.max_steps,
@@ -143,7 +135,6 @@ async def _start(
         ),
         body.answers(),
     )
-    return body, started
 
 
 async def attach_stream(request: Request) -> Response:

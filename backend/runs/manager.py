@@ -15,10 +15,10 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from backend import compaction
 from backend.agent import memory
@@ -49,11 +49,11 @@ from backend.llm import (
 )
 from backend.llm.prompt import Prompt
 from backend.runs.lock import LockLeases, fail_orphaned_runs
-from backend.runs.stream import ChunkLog
+from backend.runs.stream import ChunkLog, answer_of
 from backend.settings import Settings
 from backend.store import NewMessage, Store
 from backend.store.approvals import ApprovalStore, WaitingCall
-from backend.store.db import Tx, now_iso
+from backend.store.db import Tx, dumps, now_iso
 from backend.store.messages import (
     MessageStore,
     context_changed,
@@ -183,6 +183,16 @@ class RunManager:
             )
         return _Prepared(agent, model, system, conversation, _news(inputs))
 
+    async def sent_before(self, conversation_id: str, inputs: list[MessageCreate]) -> Any | None:
+        """The row of the run that stored ``inputs`` already, found by their otids (None when
+        they are new); 409 if an otid was used for another message."""
+        with_otid = [m.otid for m in inputs if m.otid]
+        if not with_otid:
+            return None
+        rows = await self.store.messages.find_otids(conversation_id, with_otid)
+        sent = [_Sent(_message_type(m), m.text, m.otid) for m in inputs]
+        return rows[0] if _sent_before(sent, rows) is not None else None  # rows carry the run
+
     async def send(
         self,
         conversation_id: str,
@@ -190,14 +200,8 @@ class RunManager:
         options: SendOptions,
         answers: list[Answer] | None = None,
     ) -> tuple[str, AsyncIterator[dict[str, Any] | None]]:
-        """The id and chunks of a new run for ``inputs``, or, when their otids show they were
-        stored before, of the run that stored them (live, or replayed once it has ended)."""
-        news = _news(inputs)
-        with_otid = [m.otid for m in news if m.otid]
-        if with_otid:
-            rows = await self.store.messages.find_otids(conversation_id, with_otid)
-            if _sent_before(news, rows) is not None:  # each row carries the run's row
-                return rows[0]["run_id"], await self._follow(rows[0], 0)
+        """The id and chunks of a new run for ``inputs``; or, when a concurrent send stored
+        them first (see :meth:`sent_before`), of that run."""
         try:
             run = await self.start(conversation_id, inputs, options, answers)
         except _SentBefore as again:
@@ -398,9 +402,12 @@ class RunManager:
             self.active.pop(run.id, None)
 
     async def _store_outcome(self, run: ActiveRun, outcome: Outcome) -> None:
-        await self.store.db.batched(lambda tx: self._store_outcome_in(tx, run, outcome))
+        answer = dumps(answer_of(run.log.chunks))
+        await self.store.db.batched(lambda tx: self._store_outcome_in(tx, run, outcome, answer))
 
-    async def _store_outcome_in(self, tx: Tx, run: ActiveRun, outcome: Outcome) -> None:
+    async def _store_outcome_in(
+        self, tx: Tx, run: ActiveRun, outcome: Outcome, answer: str
+    ) -> None:
         if outcome.messages:
             await self.store.messages.append(tx, run.conversation_id, outcome.messages)
         if outcome.waiting:
@@ -426,6 +433,7 @@ class RunManager:
             error=str(outcome.error) if outcome.error else None,
             usage=outcome.usage,
             chunks=run.log.chunks[run.persisted :],
+            answer=answer,
         )
         await self.leases.release_in(tx, run.conversation_id, run.id)
 
@@ -682,9 +690,9 @@ class RunManager:
         row = await self.store.runs.get(run_id)
         if row["conversation_id"] != conversation_id:
             raise NotFound(f"Run {run_id} is not a run of conversation {conversation_id}.")
-        return await self._follow(row, starting_after)
+        return await self.follow(row, starting_after)
 
-    async def _follow(self, row: Any, starting_after: int) -> AsyncIterator[dict[str, Any] | None]:
+    async def follow(self, row: Any, starting_after: int) -> AsyncIterator[dict[str, Any] | None]:
         """The chunks of the run whose row is ``row``, after ``starting_after``."""
         run_id = row["id"]
         active = self.active.get(run_id)
@@ -805,6 +813,18 @@ def _approval_message(run_id: str, resolutions: list[Resolution]) -> NewMessage:
     )
 
 
+def _message_type(message: MessageCreate) -> str:
+    return "system_message" if message.role == "system" else "user_message"
+
+
+class _Sent(NamedTuple):
+    """What identifies a sent message to its retry (a :class:`NewMessage` has these too)."""
+
+    message_type: str
+    content: str
+    otid: str | None
+
+
 class _SentBefore(Exception):
     """Raised inside the storing transaction: another request stored these messages first."""
 
@@ -813,7 +833,7 @@ class _SentBefore(Exception):
         self.run_id = run_id
 
 
-def _sent_before(news: list[NewMessage], rows: list[Any]) -> str | None:
+def _sent_before(news: Sequence[_Sent | NewMessage], rows: list[Any]) -> str | None:
     """The run that already stored these messages, given the stored rows with their otids;
     409 if an otid was used for another message, or if only some of them were stored."""
     if not rows:
@@ -841,10 +861,7 @@ def _sent_before(news: list[NewMessage], rows: list[Any]) -> str | None:
 
 def _news(inputs: list[MessageCreate]) -> list[NewMessage]:
     """The messages a send stores for its inputs."""
-    return [
-        NewMessage("system_message" if m.role == "system" else "user_message", m.text, otid=m.otid)
-        for m in inputs
-    ]
+    return [NewMessage(_message_type(m), m.text, otid=m.otid) for m in inputs]
 
 
 async def _replay(chunks: list[dict[str, Any]]) -> AsyncIterator[dict[str, Any] | None]:

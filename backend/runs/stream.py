@@ -1,12 +1,13 @@
 """A run's chunk log: every chunk gets the next ``seq_id`` and reaches every attached reader.
 
 Readers start from any ``seq_id`` (re-attach replays what they missed), then follow the live
-tail until the run closes the log. Publishing never waits on a slow reader.
+tail until the run closes the log. Publishing never waits on a slow reader. A run's chunks add
+up to the answer a non-streaming send gets (:func:`answer_of`).
 """
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 
@@ -56,3 +57,47 @@ class ChunkLog:
             position += len(batch)
             if done and position >= len(self.chunks):
                 return
+
+
+MESSAGE_TYPES_IN_RESPONSE = frozenset(
+    {
+        "reasoning_message",
+        "tool_call_message",
+        "tool_return_message",
+        "approval_request_message",
+        "assistant_message",
+        "event_message",
+    }
+)
+
+
+def answer_of(chunks: Iterable[dict[str, Any] | None]) -> dict[str, Any]:
+    """The answer a non-streaming send gets for a run's chunks: its messages (token chunks
+    merged), stop reason and usage."""
+    messages: dict[str, dict[str, Any]] = {}
+    stop_reason: dict[str, Any] = {"message_type": "stop_reason", "stop_reason": "error"}
+    usage: dict[str, Any] = {"message_type": "usage_statistics"}
+    for chunk in chunks:
+        if chunk is None:
+            continue
+        kind = chunk["message_type"]
+        if kind in MESSAGE_TYPES_IN_RESPONSE:
+            seen = messages.get(chunk["id"])
+            if seen is None:
+                seen = messages[chunk["id"]] = dict(chunk)
+                if "tool_call" in chunk:  # a copy: the run's own chunks stay as they are
+                    seen["tool_call"] = dict(chunk["tool_call"])
+                    seen["tool_calls"] = [seen["tool_call"]]
+            else:
+                for key in ("content", "reasoning"):
+                    if key in chunk:
+                        seen[key] = seen.get(key, "") + chunk[key]
+                if "tool_call" in chunk:  # a call's arguments streamed in pieces
+                    call = seen["tool_call"]
+                    call["arguments"] = call.get("arguments", "") + chunk["tool_call"]["arguments"]
+                    seen["tool_calls"] = [call]
+        elif kind == "stop_reason":
+            stop_reason = chunk
+        elif kind == "usage_statistics":
+            usage = chunk
+    return {"messages": list(messages.values()), "stop_reason": stop_reason, "usage": usage}

@@ -11,17 +11,21 @@ from backend.store.paging import Order, page_query
 RUN_STATUSES = ("created", "running", "completed", "failed", "cancelled")
 
 
+# The columns a run's API JSON is made of (not its usage, nor its kept answer).
+WIRE_COLUMNS = (
+    "id",
+    "conversation_id",
+    "agent_id",
+    "status",
+    "stop_reason",
+    "created_at",
+    "completed_at",
+    "error",
+)
+
+
 def run_to_wire(row: sqlite3.Row) -> dict[str, Any]:
-    return {
-        "id": row["id"],
-        "conversation_id": row["conversation_id"],
-        "agent_id": row["agent_id"],
-        "status": row["status"],
-        "stop_reason": row["stop_reason"],
-        "created_at": row["created_at"],
-        "completed_at": row["completed_at"],
-        "error": row["error"],
-    }
+    return {column: row[column] for column in WIRE_COLUMNS}
 
 
 class RunStore:
@@ -46,11 +50,13 @@ class RunStore:
         error: str | None,
         usage: dict[str, int],
         chunks: list[dict[str, Any]],
+        answer: str | None = None,
     ) -> None:
+        """End the run; ``answer`` is the JSON a non-streaming send got (none for a compaction)."""
         await tx.execute(
-            "UPDATE runs SET status = ?, stop_reason = ?, error = ?, usage = ?, completed_at = ?"
-            " WHERE id = ?",
-            (status, stop_reason, error, dumps(usage), now_iso(), run_id),
+            "UPDATE runs SET status = ?, stop_reason = ?, error = ?, usage = ?, completed_at = ?,"
+            " answer = ? WHERE id = ?",
+            (status, stop_reason, error, dumps(usage), now_iso(), answer, run_id),
         )
         await RunStore.add_chunks(tx, run_id, chunks)
 
@@ -110,7 +116,8 @@ class RunStore:
             params += statuses
         clause = f"WHERE {' AND '.join(where)}" if where else ""
         rows = await self.db.fetchall(
-            f"SELECT * FROM runs {clause} ORDER BY {q.order_by} LIMIT ?", (*params, limit)
+            f"SELECT {', '.join(WIRE_COLUMNS)} FROM runs {clause} ORDER BY {q.order_by} LIMIT ?",
+            (*params, limit),
         )
         if q.reverse:
             rows.reverse()
@@ -134,7 +141,8 @@ class RunStore:
         return [json.loads(r["data"]) for r in rows]
 
     async def prune_chunks(self, ended_from_iso: str, ended_before_iso: str) -> None:
-        """Forget the chunk logs of runs that ended in ``[ended_from, ended_before)``.
+        """Forget the chunk logs (and kept answers) of runs that ended in
+        ``[ended_from, ended_before)``.
 
         The caller passes its previous cutoff as ``ended_from``, so each sweep looks only at
         the runs that expired since the last one, however long the history grows.
@@ -143,5 +151,10 @@ class RunStore:
             await tx.execute(
                 "DELETE FROM run_chunks WHERE run_id IN (SELECT id FROM runs WHERE"
                 " completed_at >= ? AND completed_at < ?)",
+                (ended_from_iso, ended_before_iso),
+            )
+            await tx.execute(
+                "UPDATE runs SET answer = NULL WHERE completed_at >= ? AND completed_at < ?"
+                " AND answer IS NOT NULL",
                 (ended_from_iso, ended_before_iso),
             )

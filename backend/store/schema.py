@@ -509,4 +509,9 @@ MIGRATIONS: list[str] = [
         DELETE FROM message_json WHERE pos = old.pos;
     END;
     """,
+    # 14: an ended run keeps the JSON a non-streaming send answered with, for as long as it
+    # keeps its chunk log: a retried send (API.md 9, ``otid``) answers with it as it stands.
+    """
+    ALTER TABLE runs ADD COLUMN answer TEXT;
+    """,
 ]

@@ -1,4 +1,4 @@
-"""Housekeeping: old chunk logs are forgotten, recent ones kept for replay."""
+"""Housekeeping: old chunk logs and kept answers are forgotten, recent ones kept for replay."""
 
 import asyncio
 from pathlib import Path
@@ -9,7 +9,7 @@ from tests.seed import new_agent
 
 
 def test_prune_forgets_only_chunk_logs_of_runs_ended_in_the_range(tmp_path: Path) -> None:
-    async def scenario() -> dict[str, int]:
+    async def scenario() -> dict[str, tuple[int, str | None]]:
         store = Store(tmp_path / "h.db")
         await store.open()
         try:
@@ -31,17 +31,28 @@ def test_prune_forgets_only_chunk_logs_of_runs_ended_in_the_range(tmp_path: Path
                         error=None,
                         usage={},
                         chunks=[{"seq_id": 1}, {"seq_id": 2}],
+                        answer=f'{{"of":"{run_id}"}}',
                     )
                 for run_id, when in ended.items():
                     await tx.execute(
                         "UPDATE runs SET completed_at = ? WHERE id = ?", (when, run_id)
                     )
             await store.runs.prune_chunks("2026-03-01", "2026-10-01")
-            return {run_id: len(await store.runs.chunks_after(run_id, 0)) for run_id in ended}
+            return {
+                run_id: (
+                    len(await store.runs.chunks_after(run_id, 0)),
+                    (await store.runs.get(run_id))["answer"],
+                )
+                for run_id in ended
+            }
         finally:
             await store.close()
 
-    assert asyncio.run(scenario()) == {"run-old": 2, "run-mid": 0, "run-new": 2}
+    assert asyncio.run(scenario()) == {
+        "run-old": (2, '{"of":"run-old"}'),
+        "run-mid": (0, None),
+        "run-new": (2, '{"of":"run-new"}'),
+    }
 
 
 def test_builtin_pacing_settings_reach_the_provider() -> None:

@@ -112,13 +112,36 @@ def test_a_retry_after_the_chunk_log_was_pruned_is_told_from_the_stored_reply(
     agent = sdk.agents.create(memory_blocks=[])
     message = {"role": "user", "content": "long ago", "otid": "old"}
     sdk.agents.messages.create(agent.id, messages=[message])
-    with sqlite3.connect(llm_server.settings.db_path) as db:
+    with sqlite3.connect(llm_server.settings.db_path) as db:  # what housekeeping forgets
         db.execute("DELETE FROM run_chunks")
+        db.execute("UPDATE runs SET answer = NULL")
     again = sdk.agents.messages.create(agent.id, messages=[message])
     assert [m.content for m in again.messages if isinstance(m, AssistantMessage)] == [
         "Fake reply to: long ago"
     ]
     assert again.stop_reason.stop_reason == "end_turn"
+
+
+def test_a_retry_of_an_ended_run_answers_as_the_first_send_was_answered(
+    llm_server: ServerThread, fake_llm: FakeOpenAI
+) -> None:
+    """Byte for byte, without its chunk log: the answer is kept with the run. A streaming
+    retry still replays the run's chunks."""
+    with llm_server.client() as http:
+        agent = http.post("/v1/agents/", json={"memory_blocks": []}).json()
+        path = f"/v1/agents/{agent['id']}/messages"
+        body = {"messages": [{"role": "user", "content": "keep it", "otid": "kept"}]}
+        first = http.post(path, json=body)
+        with sqlite3.connect(llm_server.settings.db_path) as db:
+            chunks = db.execute("SELECT count(*) FROM run_chunks").fetchone()[0]
+            db.execute("DELETE FROM run_chunks")
+        again = http.post(path, json=body)
+        assert (first.status_code, again.status_code) == (200, 200)
+        assert chunks > 0 and again.content == first.content
+        assert "Fake reply to: keep it" in again.text
+        streamed = list(frames(http, "POST", f"{path}/stream", json=body))
+    assert "Fake reply to: keep it" in text_of(streamed)
+    assert len(fake_llm.requests) == 1
 
 
 def test_a_forks_copies_do_not_make_its_own_sends_retries(sdk: Letta) -> None:

@@ -26,6 +26,11 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
 
 
+# ``json.loads`` with an option builds a decoder per call; this one is built once. Bytes are
+# decoded as ``json.loads`` decodes them.
+_DECODER = json.JSONDecoder(parse_constant=_refuse_constant)
+
+
 def load_json(raw: bytes) -> Any:
     """Parse a request body as strict JSON that the store can hold, or raise a 422.
 
@@ -35,7 +40,7 @@ def load_json(raw: bytes) -> Any:
     :func:`parse_body`; a field the server ignores may hold any number.)
     """
     try:
-        data = json.loads(raw, parse_constant=_refuse_constant)
+        data = _DECODER.decode(raw.decode(json.detect_encoding(raw), "surrogatepass"))
     except RecursionError:
         raise ValidationFailed(
             f"The request body is nested too deeply (more than {MAX_JSON_DEPTH} levels)."

@@ -194,9 +194,13 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         declared = _header(scope, b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.limit:
-            await send_error(send, self._error())
-            return
+        if declared is not None and declared.isdigit():
+            if int(declared) > self.limit:
+                await send_error(send, self._error())
+                return
+            if _header(scope, b"transfer-encoding") is None:  # the server reads no more
+                await self.app(scope, receive, send)
+                return
         received = 0
 
         async def limited_receive() -> Message:

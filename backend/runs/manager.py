@@ -418,10 +418,11 @@ class RunManager:
                 f"UPDATE messages SET is_err = 1 WHERE id IN ({marks})", tuple(run.input_ids)
             )
             if outcome.input_left_context:
+                # By key: the inputs are listed where they were sent, at their origin_ord.
                 await tx.execute(
                     "UPDATE conversation_messages SET in_context = 0"
-                    f" WHERE conversation_pos = {conversation_pos('?')}"
-                    f" AND message_id IN ({marks})",
+                    f" WHERE conversation_pos = {conversation_pos('?')} AND ord IN"
+                    f" (SELECT origin_ord FROM messages WHERE id IN ({marks}))",
                     (run.conversation_id, *run.input_ids),
                 )
                 await context_changed(tx, run.conversation_id)

@@ -308,6 +308,12 @@ class ConversationStore:
                 " last_message_at, lineage) VALUES (?, ?, NULL, ?, ?, ?, ?)",
                 (fork_id, source["agent_id"], now, now, None if empty else now, source["lineage"]),
             )
+            conn.execute(  # what a fork copied is no longer the source's alone (store.schema)
+                "UPDATE conversations SET forked_up_to = max(coalesce(forked_up_to, -1),"
+                " (SELECT coalesce(max(ord), -1) FROM conversation_messages"
+                " WHERE conversation_pos = ?1 AND ord <= ?2)) WHERE pos = ?1",
+                (source["pos"], up_to),
+            )
             if empty:
                 return _body(conn, fork_id)
             # Stored ords start at ORD_STRIDE, so 0 sorts the fork's system message first.
@@ -346,6 +352,13 @@ class ConversationStore:
 
     async def delete(self, conversation_id: str) -> None:
         async with self.db.transaction(bulk=True) as tx:
+            # Its rows go first, while the conversation still says which of its messages no
+            # fork ever copied: those go without a look through its lineage (store.schema).
+            await tx.execute(
+                "DELETE FROM conversation_messages"
+                f" WHERE conversation_pos = {conversation_pos('?')}",
+                (conversation_id,),
+            )
             cur = await tx.execute("DELETE FROM conversations WHERE id = ?", (conversation_id,))
             if cur.rowcount == 0:
                 raise NotFound.of("Conversation", conversation_id)

@@ -514,4 +514,31 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE runs ADD COLUMN answer TEXT;
     """,
+    # 15: a conversation's rows going (a delete, a reset) free the messages no other conversation
+    # lists, without a look through every conversation of their lineage for each: a message is
+    # kept when its origin conversation still lists it (one lookup); a message that its origin
+    # is losing, at an ``ord`` no fork ever copied from it (``forked_up_to``: the highest ord a
+    # fork copied from the conversation), is listed nowhere else and goes at once. Only what is
+    # left is looked for in the lineage. Forks of older databases may have copied anything
+    # their source listed then.
+    """
+    ALTER TABLE conversations ADD COLUMN forked_up_to INTEGER;
+    UPDATE conversations SET forked_up_to = (SELECT max(ord) FROM conversation_messages
+        WHERE conversation_pos = conversations.pos)
+        WHERE lineage IN (SELECT lineage FROM conversations GROUP BY lineage HAVING count(*) > 1);
+    DROP TRIGGER conversation_messages_release;
+    CREATE TRIGGER conversation_messages_release AFTER DELETE ON conversation_messages
+        WHEN NOT EXISTS (SELECT 1 FROM messages m JOIN conversations o ON o.id = m.origin_id
+            JOIN conversation_messages cm ON cm.conversation_pos = o.pos AND cm.ord = old.ord
+            WHERE m.pos = old.message_pos AND cm.message_pos = old.message_pos)
+        AND (EXISTS (SELECT 1 FROM messages m JOIN conversations o ON o.id = m.origin_id
+                WHERE m.pos = old.message_pos AND o.pos = old.conversation_pos
+                AND old.ord > coalesce(o.forked_up_to, -1))
+            OR NOT EXISTS (SELECT 1 FROM messages m JOIN conversations c ON c.lineage = m.lineage
+                JOIN conversation_messages cm ON cm.conversation_pos = c.pos AND cm.ord = old.ord
+                WHERE m.pos = old.message_pos AND cm.message_pos = old.message_pos))
+    BEGIN
+        DELETE FROM messages WHERE pos = old.message_pos;
+    END;
+    """,
 ]

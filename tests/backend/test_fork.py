@@ -343,3 +343,63 @@ def test_deleting_an_agent_takes_work_in_proportion_to_its_messages(tmp_path: Pa
         for table in ("messages", "message_json", "conversation_messages", "conversations"):
             assert db.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == 0, table
         db.execute("INSERT INTO messages_fts (messages_fts) VALUES ('integrity-check')")
+
+
+def work_to_drop_a_fork(db_path: Path, forks: int, drop: str) -> int:
+    """How much SQLite does (thousands of its instructions) to delete or reset (``drop``) one
+    fork of a conversation that has ``forks`` forks, each with messages of its own."""
+
+    async def run() -> int:
+        store = Store(db_path)
+        await store.open()
+        try:
+            agent = await new_agent(store)
+            source = (await store.conversations.create(agent["id"], None))["id"]
+            await append_messages(
+                store, source, [NewMessage("system_message", "s"), *turn_messages(10)]
+            )
+            ids = []
+            for i in range(forks):
+                ids.append(json.loads(await store.conversations.fork(source, "s"))["id"])
+                await append_messages(store, ids[-1], turn_messages(20, start=20 * i))
+            steps = 0
+
+            def count() -> int:
+                nonlocal steps
+                steps += 1
+                return 0
+
+            writer = store.db._writer  # the connection bulk transactions run on
+            assert writer is not None
+            await writer.set_progress_handler(count, 1000)
+            if drop == "delete":
+                await store.conversations.delete(ids[0])
+            else:
+                async with store.db.transaction(bulk=True) as tx:
+                    await tx.execute(
+                        "DELETE FROM conversation_messages"
+                        " WHERE conversation_pos = (SELECT pos FROM conversations WHERE id = ?)",
+                        (ids[0],),
+                    )
+            await writer.set_progress_handler(None, 1000)
+            return steps
+        finally:
+            await store.close()
+
+    return asyncio.run(run())
+
+
+@pytest.mark.parametrize("drop", ["delete", "reset"])
+def test_dropping_a_fork_takes_work_in_proportion_to_its_messages(
+    tmp_path: Path, drop: str
+) -> None:
+    """Its own messages, which no fork copied, go at once, and those its source still lists stay
+    after one lookup: neither is looked for in every other fork (one fork of 200 messages in a
+    lineage of 400 took half a second, holding every write of the server back)."""
+    few = work_to_drop_a_fork(tmp_path / "few.db", 20, drop)
+    many = work_to_drop_a_fork(tmp_path / "many.db", 80, drop)
+    assert many < 2 * few, (few, many)
+    with sqlite3.connect(tmp_path / "many.db") as db:
+        assert db.execute(UNLISTED).fetchone()[0] == 0
+        assert db.execute("SELECT count(*) FROM messages").fetchone()[0] == 11 + 79 * 21
+        db.execute("INSERT INTO messages_fts (messages_fts) VALUES ('integrity-check')")

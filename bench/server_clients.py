@@ -10,6 +10,8 @@ Figures (issue 10):
   difference between the same appends with and without the index triggers;
 - a retried send whose ``otid`` is known, against a 50-message list call: no dearer.
 
+For information: deleting one fork (with messages of its own) from a lineage of many forks.
+
 The database is seeded through ``backend.store`` before the server starts (no HTTP).
 
 Usage (from the repository root)::
@@ -20,6 +22,7 @@ Usage (from the repository root)::
 
 import argparse
 import asyncio
+import json
 import random
 import sqlite3
 import time
@@ -35,6 +38,8 @@ SEARCH_P50_MS = 20.0
 FORK_P50_MS = 50.0
 INDEX_P50_MS = 1.0
 FORK_SIZE = 10_000
+LINEAGE_FORKS = 400  # forks of one conversation, each with messages of its own
+FORK_OWN = 200
 CONVERSATIONS = 10
 SEED_BATCH = 5000
 WARMUP = 10
@@ -114,6 +119,27 @@ async def seed(db_path: Path, total: int, rng: random.Random) -> dict[str, objec
                     for i in range(FORK_SIZE - 1)
                 ],
             )
+        lineage = await store.conversations.create(agents[1], "forked many times")
+        async with store.db.transaction() as tx:
+            await store.messages.append(
+                tx,
+                lineage["id"],
+                [NewMessage("system_message", SYSTEM)]
+                + [NewMessage("user_message", f"shared {i}") for i in range(10)],
+            )
+        forks = []
+        for f in range(LINEAGE_FORKS):
+            fork = json.loads(await store.conversations.fork(lineage["id"], SYSTEM))
+            forks.append(fork["id"])
+            async with store.db.transaction() as tx:
+                await store.messages.append(
+                    tx,
+                    fork["id"],
+                    [
+                        NewMessage(("user_message", "assistant_message")[i % 2], f"own {f} {i}")
+                        for i in range(FORK_OWN)
+                    ],
+                )
         # Queries: two words from the middle of the frequency range, and one very common word.
         middle = vocabulary[200:2000]
         queries = [" ".join(rng.sample(middle, 2)) for _ in range(50)]
@@ -121,6 +147,7 @@ async def seed(db_path: Path, total: int, rng: random.Random) -> dict[str, objec
             "agents": agents,
             "conversations": conversations,
             "to_fork": to_fork["id"],
+            "forks": forks,
             "queries": queries,
             "common": vocabulary[0],
         }
@@ -189,6 +216,19 @@ def measure_fork(client: httpx.Client, seeded: dict, repeat: int) -> list[Row]:
             str(s),
             f"p50 ≤ {FORK_P50_MS:g} ms",
             s.p50 <= FORK_P50_MS,
+        )
+    ]
+
+
+def measure_fork_delete(client: httpx.Client, seeded: dict, repeat: int) -> list[Row]:
+    times = []
+    for fork_id in seeded["forks"][: max(10, repeat // 10)]:
+        elapsed, _ = timed(client, "DELETE", f"/v1/conversations/{fork_id}")
+        times.append(elapsed)
+    return [
+        Row(
+            f"delete a fork with {FORK_OWN} messages of its own, from {LINEAGE_FORKS} forks",
+            str(Stats.of(times)),
         )
     ]
 
@@ -316,6 +356,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"server pid {server.pid} on {server.url}", flush=True)
                 rows += measure_search(client, seeded, args.messages, args.repeat)
                 rows += measure_fork(client, seeded, args.repeat)
+                rows += measure_fork_delete(client, seeded, args.repeat)
                 rows += measure_retry(client, seeded["agents"][1], args.repeat)
     except KeyboardInterrupt:
         print("\ninterrupted; server stopped and temporary files removed")

@@ -119,27 +119,6 @@ async def seed(db_path: Path, total: int, rng: random.Random) -> dict[str, objec
                     for i in range(FORK_SIZE - 1)
                 ],
             )
-        lineage = await store.conversations.create(agents[1], "forked many times")
-        async with store.db.transaction() as tx:
-            await store.messages.append(
-                tx,
-                lineage["id"],
-                [NewMessage("system_message", SYSTEM)]
-                + [NewMessage("user_message", f"shared {i}") for i in range(10)],
-            )
-        forks = []
-        for f in range(LINEAGE_FORKS):
-            fork = json.loads(await store.conversations.fork(lineage["id"], SYSTEM))
-            forks.append(fork["id"])
-            async with store.db.transaction() as tx:
-                await store.messages.append(
-                    tx,
-                    fork["id"],
-                    [
-                        NewMessage(("user_message", "assistant_message")[i % 2], f"own {f} {i}")
-                        for i in range(FORK_OWN)
-                    ],
-                )
         # Queries: two words from the middle of the frequency range, and one very common word.
         middle = vocabulary[200:2000]
         queries = [" ".join(rng.sample(middle, 2)) for _ in range(50)]
@@ -147,7 +126,6 @@ async def seed(db_path: Path, total: int, rng: random.Random) -> dict[str, objec
             "agents": agents,
             "conversations": conversations,
             "to_fork": to_fork["id"],
-            "forks": forks,
             "queries": queries,
             "common": vocabulary[0],
         }
@@ -220,11 +198,55 @@ def measure_fork(client: httpx.Client, seeded: dict, repeat: int) -> list[Row]:
     ]
 
 
-def measure_fork_delete(client: httpx.Client, seeded: dict, repeat: int) -> list[Row]:
+async def seed_lineage(db_path: Path) -> list[str]:
+    """A conversation forked ``LINEAGE_FORKS`` times, each fork with ``FORK_OWN`` messages of
+    its own; the forks' ids. A database of its own, so that the search figures keep theirs."""
+    store = Store(db_path)
+    await store.open()
+    try:
+        agent = await store.agents.create(
+            name="bench-forks",
+            model=MODEL,
+            embedding=None,
+            system=SYSTEM,
+            agent_type="letta_v1_agent",
+            tags=[],
+            blocks=[],
+        )
+        source = (await store.conversations.create(agent["id"], "forked many times"))["id"]
+        async with store.db.transaction() as tx:
+            await store.messages.append(
+                tx,
+                source,
+                [NewMessage("system_message", SYSTEM)]
+                + [NewMessage("user_message", f"shared {i}") for i in range(10)],
+            )
+        forks = []
+        for f in range(LINEAGE_FORKS):
+            forks.append(json.loads(await store.conversations.fork(source, SYSTEM))["id"])
+            async with store.db.transaction() as tx:
+                await store.messages.append(
+                    tx,
+                    forks[-1],
+                    [
+                        NewMessage(("user_message", "assistant_message")[i % 2], f"own {f} {i}")
+                        for i in range(FORK_OWN)
+                    ],
+                )
+        return forks
+    finally:
+        await store.close()
+
+
+def measure_fork_delete(workdir: Path, repeat: int) -> list[Row]:
+    workdir.mkdir()
+    server = BenchServer(workdir)
+    forks = asyncio.run(seed_lineage(server.db_path))
     times = []
-    for fork_id in seeded["forks"][: max(10, repeat // 10)]:
-        elapsed, _ = timed(client, "DELETE", f"/v1/conversations/{fork_id}")
-        times.append(elapsed)
+    with server, httpx.Client(base_url=server.url, timeout=60) as client:
+        for fork_id in forks[: max(10, repeat // 10)]:
+            elapsed, _ = timed(client, "DELETE", f"/v1/conversations/{fork_id}")
+            times.append(elapsed)
     return [
         Row(
             f"delete a fork with {FORK_OWN} messages of its own, from {LINEAGE_FORKS} forks",
@@ -356,8 +378,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"server pid {server.pid} on {server.url}", flush=True)
                 rows += measure_search(client, seeded, args.messages, args.repeat)
                 rows += measure_fork(client, seeded, args.repeat)
-                rows += measure_fork_delete(client, seeded, args.repeat)
                 rows += measure_retry(client, seeded["agents"][1], args.repeat)
+            rows += measure_fork_delete(tmp / "lineage", args.repeat)
     except KeyboardInterrupt:
         print("\ninterrupted; server stopped and temporary files removed")
         return 130

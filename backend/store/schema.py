@@ -15,6 +15,10 @@ Compaction moves ``context_from``; ``in_context = 0`` drops single messages (a f
 Since migration 12 there is no index of the listing rows by message: a fork lists its source's
 messages at the same ``ord``, so the conversations listing a message are among those of its
 ``lineage`` (the fork tree it was first sent in), each at the message's ``origin_ord``.
+
+A message goes when the last row listing it goes (a trigger). Since migration 15 the trigger
+asks the message's origin conversation first, and knows without asking that a conversation's
+own message at an ``ord`` no fork ever copied from it (``forked_up_to``) is listed nowhere else.
 """
 
 ORD_STRIDE = 1 << 16

@@ -77,6 +77,34 @@ def test_integers_too_big_for_sqlite_are_422(one: OneConnection, server: ServerT
         assert json.loads(answer)["code"] == "VALIDATION_ERROR"
 
 
+BIG = 2**63
+SPELLINGS = {  # a body with the integer ``BIG`` as its one field, spelled other than as 19 digits
+    "utf-16": lambda field: json.dumps({field: BIG}).encode("utf-16-le"),
+    "utf-32": lambda field: json.dumps({field: BIG}).encode("utf-32"),
+    "underscores": lambda field: json.dumps({field: f"{BIG:_}"}).encode(),
+    "escaped digits": lambda field: (
+        f'{{"{field}": "' + "".join(f"\\u{ord(c):04x}" for c in str(BIG)) + '"}'
+    ).encode(),
+}
+
+
+@pytest.mark.parametrize("spelling", SPELLINGS)
+def test_integers_too_big_for_sqlite_are_422_however_spelled(
+    one: OneConnection, server: ServerThread, spelling: str
+) -> None:
+    with server.client() as http:
+        agent, _ = new_conversation(http)
+        block = http.get(f"/v1/agents/{agent['id']}/core-memory/blocks/human").json()
+    body = SPELLINGS[spelling]
+    for method, path, sent in (
+        ("PATCH", f"/v1/blocks/{block['id']}", body("limit")),
+        ("POST", f"/v1/blocks/{block['id']}/restore", body("version")),
+    ):
+        status, answer = one.request(method, path, sent)
+        assert status == 422, (path, answer)
+        assert json.loads(answer)["code"] == "VALIDATION_ERROR"
+
+
 def test_an_integer_literal_over_4300_digits_is_422(one: OneConnection) -> None:
     status, answer = one.request("POST", "/v1/agents/", b'{"tags": [' + b"9" * 5000 + b"]}")
     assert status == 422, answer

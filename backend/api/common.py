@@ -17,9 +17,11 @@ ModelT = TypeVar("ModelT", bound=BaseModel)
 
 MAX_JSON_DEPTH = 64
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
-# What a body needs before it can hold an integer outside 64 bits: 19 digits in a row. (An
-# integer field refuses a float such as ``1e19`` beyond 64 bits by itself.)
-_BIG_NUMBER = re.compile(rb"[0-9]{19}")
+# What a body needs before it can hold an integer outside 64 bits: 19 digits in a row, which
+# a string may break with underscores (an integer field takes "9_223_…"), or digits written
+# as ``\u`` escapes, or a UTF-16 or UTF-32 body (NUL bytes between its digits). (An integer
+# field refuses a float such as ``1e19`` beyond 64 bits by itself.)
+_BIG_NUMBER = re.compile(rb"[0-9][0-9_]{18}|\\u|\x00")
 
 
 def _refuse_constant(name: str) -> Any:

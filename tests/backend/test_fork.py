@@ -4,6 +4,7 @@ own system message, and then each side goes its own way."""
 import asyncio
 import json
 import sqlite3
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import httpx
@@ -297,57 +298,13 @@ def http_message_ids(llm_server: ServerThread, message_id: str) -> list[str]:
         return [m["id"] for m in response.json()]
 
 
-def work_to_delete_an_agent(db_path: Path, forks: int) -> int:
-    """How much SQLite does (thousands of its instructions) to delete an agent whose
+# What is measured once the lineage is seeded: given the store, the agent and the forks' ids.
+Drop = Callable[[Store, str, list[str]], Awaitable[object]]
+
+
+def work_after_forks(db_path: Path, forks: int, drop: Drop) -> int:
+    """How much SQLite does (thousands of its instructions) for ``drop``, on an agent whose
     conversation has ``forks`` forks, each with messages of its own."""
-
-    async def run() -> int:
-        store = Store(db_path)
-        await store.open()
-        try:
-            agent = await new_agent(store)
-            source = (await store.conversations.create(agent["id"], None))["id"]
-            await append_messages(
-                store, source, [NewMessage("system_message", "s"), *turn_messages(10)]
-            )
-            for i in range(forks):
-                fork = json.loads(await store.conversations.fork(source, "s"))
-                await append_messages(store, fork["id"], turn_messages(20, start=20 * i))
-            steps = 0
-
-            def count() -> int:
-                nonlocal steps
-                steps += 1
-                return 0
-
-            writer = store.db._writer  # the connection bulk transactions run on
-            assert writer is not None
-            await writer.set_progress_handler(count, 1000)
-            await store.agents.delete(agent["id"])
-            await writer.set_progress_handler(None, 1000)
-            return steps
-        finally:
-            await store.close()
-
-    return asyncio.run(run())
-
-
-def test_deleting_an_agent_takes_work_in_proportion_to_its_messages(tmp_path: Path) -> None:
-    """An agent's messages are listed only by its own conversations: they go at once, not each
-    looked for in every fork of its lineage as its listing rows go (400 forks of 200 messages
-    each took over a minute, holding every write of the server back)."""
-    few = work_to_delete_an_agent(tmp_path / "few.db", 20)
-    many = work_to_delete_an_agent(tmp_path / "many.db", 80)
-    assert many < 6 * few, (few, many)
-    with sqlite3.connect(tmp_path / "many.db") as db:
-        for table in ("messages", "message_json", "conversation_messages", "conversations"):
-            assert db.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == 0, table
-        db.execute("INSERT INTO messages_fts (messages_fts) VALUES ('integrity-check')")
-
-
-def work_to_drop_a_fork(db_path: Path, forks: int, drop: str) -> int:
-    """How much SQLite does (thousands of its instructions) to delete or reset (``drop``) one
-    fork of a conversation that has ``forks`` forks, each with messages of its own."""
 
     async def run() -> int:
         store = Store(db_path)
@@ -372,15 +329,7 @@ def work_to_drop_a_fork(db_path: Path, forks: int, drop: str) -> int:
             writer = store.db._writer  # the connection bulk transactions run on
             assert writer is not None
             await writer.set_progress_handler(count, 1000)
-            if drop == "delete":
-                await store.conversations.delete(ids[0])
-            else:
-                async with store.db.transaction(bulk=True) as tx:
-                    await tx.execute(
-                        "DELETE FROM conversation_messages"
-                        " WHERE conversation_pos = (SELECT pos FROM conversations WHERE id = ?)",
-                        (ids[0],),
-                    )
+            await drop(store, agent["id"], ids)
             await writer.set_progress_handler(None, 1000)
             return steps
         finally:
@@ -389,15 +338,46 @@ def work_to_drop_a_fork(db_path: Path, forks: int, drop: str) -> int:
     return asyncio.run(run())
 
 
-@pytest.mark.parametrize("drop", ["delete", "reset"])
+async def delete_agent(store: Store, agent_id: str, forks: list[str]) -> None:
+    await store.agents.delete(agent_id)
+
+
+def test_deleting_an_agent_takes_work_in_proportion_to_its_messages(tmp_path: Path) -> None:
+    """An agent's messages are listed only by its own conversations: they go at once, not each
+    looked for in every fork of its lineage as its listing rows go (400 forks of 200 messages
+    each took over a minute, holding every write of the server back)."""
+    few = work_after_forks(tmp_path / "few.db", 20, delete_agent)
+    many = work_after_forks(tmp_path / "many.db", 80, delete_agent)
+    assert many < 6 * few, (few, many)
+    with sqlite3.connect(tmp_path / "many.db") as db:
+        for table in ("messages", "message_json", "conversation_messages", "conversations"):
+            assert db.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == 0, table
+        db.execute("INSERT INTO messages_fts (messages_fts) VALUES ('integrity-check')")
+
+
+async def delete_first_fork(store: Store, agent_id: str, forks: list[str]) -> None:
+    await store.conversations.delete(forks[0])
+
+
+async def reset_first_fork(store: Store, agent_id: str, forks: list[str]) -> None:
+    """What a reset does to the listing (``RunManager.reset``, without its lock)."""
+    async with store.db.transaction(bulk=True) as tx:
+        await tx.execute(
+            "DELETE FROM conversation_messages"
+            " WHERE conversation_pos = (SELECT pos FROM conversations WHERE id = ?)",
+            (forks[0],),
+        )
+
+
+@pytest.mark.parametrize("drop", [delete_first_fork, reset_first_fork])
 def test_dropping_a_fork_takes_work_in_proportion_to_its_messages(
-    tmp_path: Path, drop: str
+    tmp_path: Path, drop: Drop
 ) -> None:
     """Its own messages, which no fork copied, go at once, and those its source still lists stay
     after one lookup: neither is looked for in every other fork (one fork of 200 messages in a
     lineage of 400 took half a second, holding every write of the server back)."""
-    few = work_to_drop_a_fork(tmp_path / "few.db", 20, drop)
-    many = work_to_drop_a_fork(tmp_path / "many.db", 80, drop)
+    few = work_after_forks(tmp_path / "few.db", 20, drop)
+    many = work_after_forks(tmp_path / "many.db", 80, drop)
     assert many < 2 * few, (few, many)
     with sqlite3.connect(tmp_path / "many.db") as db:
         assert db.execute(UNLISTED).fetchone()[0] == 0

@@ -141,9 +141,9 @@ async def attach_stream(request: Request) -> Response:
     svc = services(request)
     body = await parse_body(request, StreamRequest)
     conversation_id = await addressing.conversation_id(request, body.agent_id)
-    await svc.store.conversations.row(conversation_id)
     run_id = body.run_id
     if run_id is None and body.otid is not None:
+        await svc.store.conversations.row(conversation_id)  # its 404 before the otid's
         run_id = await svc.runs.run_of_otid(conversation_id, body.otid)
     chunks = await svc.runs.attach(conversation_id, run_id, body.starting_after)
     return event_stream(chunks, body.include_pings)

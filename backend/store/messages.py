@@ -182,14 +182,18 @@ async def insert_rows(
 
 
 def _otid_query(conversation_id: str, otids: list[str]) -> tuple[str, tuple[str, ...]]:
-    marks = ",".join("?" * len(otids))
+    return _otid_sql(len(otids)), (conversation_id, *otids)
+
+
+@functools.lru_cache(maxsize=32)  # a count comes from the request: keep a few
+def _otid_sql(count: int) -> str:
+    """The otid lookup for ``count`` otids: built once per count, as a retry is a hot path."""
     return (
         "SELECT m.otid, m.message_type, m.content, m.run_id, r.* FROM messages m"
         " JOIN runs r ON r.id = m.run_id AND r.conversation_id = m.origin_id"
-        f" WHERE m.origin_id = ? AND m.otid IN ({marks}) AND EXISTS (SELECT 1 FROM"
-        f" conversation_messages cm WHERE cm.conversation_pos = {conversation_pos('m.origin_id')}"
-        " AND cm.ord = m.origin_ord AND cm.message_pos = m.pos)",
-        (conversation_id, *otids),
+        f" WHERE m.origin_id = ? AND m.otid IN ({','.join('?' * count)}) AND EXISTS (SELECT 1"
+        f" FROM conversation_messages cm WHERE cm.conversation_pos = "
+        f"{conversation_pos('m.origin_id')} AND cm.ord = m.origin_ord AND cm.message_pos = m.pos)"
     )
 
 

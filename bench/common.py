@@ -21,6 +21,8 @@ from typing import Any
 
 import httpx
 
+from backend.store import Store
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -261,6 +263,31 @@ class Row:
     @property
     def verdict(self) -> str:
         return "" if self.ok is None else ("PASS" if self.ok else "MISS")
+
+
+async def seed_agent(
+    store: Store,
+    name: str,
+    *,
+    model: str = "builtin/echo",
+    system: str = "You are helpful.",
+    blocks: list[dict[str, Any]] | None = None,
+    tags: list[str] | None = None,
+    tool_ids: list[str] | None = None,
+) -> str:
+    """An agent written straight into the store, as the benches seed their databases (no
+    HTTP); its id."""
+    agent = await store.agents.create(
+        name=name,
+        model=model,
+        embedding=None,
+        system=system,
+        agent_type="letta_v1_agent",
+        tags=tags or [],
+        blocks=blocks or [],
+        tool_ids=tool_ids,
+    )
+    return agent["id"]
 
 
 def print_table(title: str, rows: list[Row]) -> None:

@@ -40,6 +40,7 @@ from bench.common import (
     machine,
     print_table,
     scheduled_cpu_seconds,
+    seed_agent,
     workspace,
 )
 
@@ -82,16 +83,9 @@ async def seed(db_path: Path, total: int, rng: random.Random) -> dict[str, objec
     try:
         agents = []
         for name in ("bench-search", "bench-other"):
-            agent = await store.agents.create(
-                name=name,
-                model=MODEL,
-                embedding=None,
-                system=SYSTEM,
-                agent_type="letta_v1_agent",
-                tags=[],
-                blocks=[{"label": "human", "value": "Sam.", "limit": 5000}],
-            )
-            agents.append(agent["id"])
+            blocks = [{"label": "human", "value": "Sam.", "limit": 5000}]
+            agent_id = await seed_agent(store, name, model=MODEL, system=SYSTEM, blocks=blocks)
+            agents.append(agent_id)
         conversations = []
         per = total // CONVERSATIONS
         for c in range(CONVERSATIONS):
@@ -215,16 +209,8 @@ async def seed_lineage(db_path: Path) -> list[str]:
     store = Store(db_path)
     await store.open()
     try:
-        agent = await store.agents.create(
-            name="bench-forks",
-            model=MODEL,
-            embedding=None,
-            system=SYSTEM,
-            agent_type="letta_v1_agent",
-            tags=[],
-            blocks=[],
-        )
-        source = (await store.conversations.create(agent["id"], "forked many times"))["id"]
+        agent_id = await seed_agent(store, "bench-forks", model=MODEL, system=SYSTEM)
+        source = (await store.conversations.create(agent_id, "forked many times"))["id"]
         async with store.db.transaction() as tx:
             await store.messages.append(
                 tx,

@@ -21,7 +21,7 @@ import httpx
 from backend import compaction
 from backend.llm import BuiltinProvider, ResolvedModel
 from backend.store import NewMessage, Store
-from bench.common import BenchServer, Row, Stats, print_table, workspace
+from bench.common import BenchServer, Row, Stats, print_table, seed_agent, workspace
 from shared_schema import CompactionSettings
 
 TOPICS = [
@@ -82,18 +82,10 @@ async def seed(db_path: Path, conversations: int, messages: int) -> list[str]:
     store = Store(db_path)
     await store.open()
     try:
-        agent = await store.agents.create(
-            name="bench",
-            model="builtin/echo",
-            embedding=None,
-            system="You are helpful.",
-            agent_type="letta_v1_agent",
-            tags=[],
-            blocks=[],
-        )
+        agent_id = await seed_agent(store, "bench")
         ids = []
         for _ in range(conversations):
-            conversation = await store.conversations.create(agent["id"], None)
+            conversation = await store.conversations.create(agent_id, None)
             batch = [NewMessage("system_message", "You are helpful.")]
             for i in range(messages - 1):
                 kind = "user_message" if i % 2 == 0 else "assistant_message"

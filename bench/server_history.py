@@ -23,7 +23,7 @@ from pathlib import Path
 import httpx
 
 from backend.store import NewMessage, Store
-from bench.common import BenchServer, Row, Stats, machine, print_table, workspace
+from bench.common import BenchServer, Row, Stats, machine, print_table, seed_agent, workspace
 
 PAGE = 50
 PAGE_P50_MS = 5.0
@@ -65,20 +65,13 @@ def history_messages(start: int, count: int) -> list[NewMessage]:
 
 async def create_agent(store: Store, name: str, tool_ids: list[str] | None = None) -> str:
     """An agent as the benches make them: two memory blocks, and ``tool_ids`` if given."""
-    agent = await store.agents.create(
-        name=name,
-        model=MODEL,
-        embedding=None,
-        system=SYSTEM,
-        agent_type="letta_v1_agent",
-        tags=["bench"],
-        blocks=[
-            {"label": "persona", "value": "A patient gardener.", "limit": 5000},
-            {"label": "human", "value": "Sam, who forgets things.", "limit": 5000},
-        ],
-        tool_ids=tool_ids,
+    blocks = [
+        {"label": "persona", "value": "A patient gardener.", "limit": 5000},
+        {"label": "human", "value": "Sam, who forgets things.", "limit": 5000},
+    ]
+    return await seed_agent(
+        store, name, model=MODEL, system=SYSTEM, blocks=blocks, tags=["bench"], tool_ids=tool_ids
     )
-    return agent["id"]
 
 
 async def seed(db_path: Path, sizes: list[int], agents: int) -> tuple[list[str], list[History]]:

@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 
 from backend.store import NewMessage, Store
-from bench.common import BenchServer, Row, machine, print_table, workspace
+from bench.common import BenchServer, Row, machine, print_table, seed_agent, workspace
 from tests.fakes.fake_openai import FakeOpenAI
 
 MAX_RATIO = 1.3
@@ -37,18 +37,10 @@ async def seed(db_path: Path, model: str, lengths: list[int]) -> dict[int, str]:
     store = Store(db_path)
     await store.open()
     try:
-        agent = await store.agents.create(
-            name="bench",
-            model=model,
-            embedding=None,
-            system="You are helpful.",
-            agent_type="letta_v1_agent",
-            tags=[],
-            blocks=[],
-        )
+        agent_id = await seed_agent(store, "bench", model=model)
         made = {}
         for n in lengths:
-            conversation = await store.conversations.create(agent["id"], None)
+            conversation = await store.conversations.create(agent_id, None)
             kinds = ("user_message", "assistant_message")
             for start in range(0, n, SEED_BATCH):
                 batch = [

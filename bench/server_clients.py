@@ -342,10 +342,9 @@ def measure_retry(
 
     for _ in range(WARMUP):
         retry(), listing()
-    # In alternating blocks, so that each request is mostly timed after one of its kind. Timed
-    # one after the other, a retry always follows a list whose 16 KB answer the client has just
-    # parsed, which leaves it colder than a list that follows a retry's 0.6 KB: that pairing
-    # is printed too, for information.
+    # In alternating blocks, so that each kind is timed in the same steady state: mostly after a
+    # request of its own kind. Timed one after the other, each kind always follows the other,
+    # which is not symmetric; that pairing is printed too, for information.
     retries, lists = [], []
     for _ in range(max(1, repeat // BLOCK)):
         retries += [retry() for _ in range(BLOCK)]

@@ -105,8 +105,7 @@ class ToolCall(BaseModel):
     tool_call_id: str | None = None
 
 
-class ToolCallMessage(_Message):
-    message_type: Literal["tool_call_message"] = "tool_call_message"
+class _ToolCallingMessage(_Message):
     tool_call: ToolCall | None = None
     tool_calls: list[ToolCall] | None = None
 
@@ -117,18 +116,14 @@ class ToolCallMessage(_Message):
         return [value] if isinstance(value, dict) else value
 
 
-class ApprovalRequestMessage(_Message):
+class ToolCallMessage(_ToolCallingMessage):
+    message_type: Literal["tool_call_message"] = "tool_call_message"
+
+
+class ApprovalRequestMessage(_ToolCallingMessage):
     """The model called a tool that waits for a person (or for the client to run it)."""
 
     message_type: Literal["approval_request_message"] = "approval_request_message"
-    tool_call: ToolCall | None = None
-    tool_calls: list[ToolCall] | None = None
-
-    @field_validator("tool_calls", mode="before")
-    @classmethod
-    def _one_fragment(cls, value: Any) -> Any:
-        """Letta streams each fragment of the call as a single object, not a list."""
-        return [value] if isinstance(value, dict) else value
 
 
 class ApprovalResponseMessage(_Message):

@@ -14,6 +14,7 @@ from typing import Any
 
 from backend.errors import InvalidArgument, NotFound
 from backend.store.db import Database, Tx, now_iso
+from backend.store.paging import in_creation_order
 from shared_schema import new_id
 
 DEFAULT_LIMIT = 5000
@@ -403,17 +404,7 @@ class BlockStore:
         self, *, label: str | None = None, after: str | None = None, limit: int = 50
     ) -> list[dict[str, Any]]:
         """All blocks in creation order, optionally by label; ``after`` is a block id."""
-        where, params = ["1"], []
-        if label is not None:
-            where.append("label = ?")
-            params.append(label)
-        if after is not None:
-            where.append("pos > COALESCE((SELECT pos FROM blocks WHERE id = ?), 1 << 62)")
-            params.append(after)
-        rows = await self.db.fetchall(
-            f"SELECT * FROM blocks WHERE {' AND '.join(where)} ORDER BY pos LIMIT ?",
-            (*params, limit),
-        )
+        rows = await self.db.fetchall(*in_creation_order("blocks", "label", label, after, limit))
         return [block_to_wire(r) for r in rows]
 
     async def history(

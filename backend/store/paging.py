@@ -42,3 +42,20 @@ def page_query(key: str, order: Order, after_key: Any | None, before_key: Any | 
         order_by=f"{key} {'ASC' if scan_ascending else 'DESC'}",
         reverse=scan_backwards,
     )
+
+
+def in_creation_order(
+    table: str, column: str, value: Any | None, after: str | None, limit: int
+) -> tuple[str, tuple[Any, ...]]:
+    """SQL and parameters for ``table``'s rows in creation order (its ``pos``), those whose
+    ``column`` is ``value`` if one is given, after the row with id ``after`` (an id that is not
+    there gives an empty page)."""
+    where, params = ["1"], []
+    if value is not None:
+        where.append(f"{column} = ?")
+        params.append(value)
+    if after is not None:
+        where.append(f"pos > COALESCE((SELECT pos FROM {table} WHERE id = ?), 1 << 62)")
+        params.append(after)
+    sql = f"SELECT * FROM {table} WHERE {' AND '.join(where)} ORDER BY pos LIMIT ?"
+    return sql, (*params, limit)

@@ -6,6 +6,7 @@ from typing import Any
 
 from backend.errors import InvalidArgument, NotFound
 from backend.store.db import Database, Tx, dumps, now_iso
+from backend.store.paging import in_creation_order
 from shared_schema import new_id
 
 
@@ -52,17 +53,7 @@ class ToolStore:
     ) -> list[dict[str, Any]]:
         """Tools in creation order, optionally by name; ``after`` is a tool id (a cursor the
         SDK's iterator sends until it gets an empty page)."""
-        where, params = ["1"], []
-        if name is not None:
-            where.append("name = ?")
-            params.append(name)
-        if after is not None:
-            where.append("pos > COALESCE((SELECT pos FROM tools WHERE id = ?), 1 << 62)")
-            params.append(after)
-        rows = await self.db.fetchall(
-            f"SELECT * FROM tools WHERE {' AND '.join(where)} ORDER BY pos LIMIT ?",
-            (*params, limit),
-        )
+        rows = await self.db.fetchall(*in_creation_order("tools", "name", name, after, limit))
         return [tool_to_wire(r) for r in rows]
 
     async def get(self, tool_id: str) -> dict[str, Any]:

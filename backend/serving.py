@@ -208,6 +208,14 @@ class _BodyFirst:
             self._held = None
             super()._start_asgi_task(*held)  # type: ignore[misc]
 
+    def shutdown(self) -> None:
+        """At shutdown a request still waiting for its body starts after all: uvicorn answers
+        a request it stops waiting for (a 500 after the graceful timeout) through its task."""
+        held, self._held = self._held, None
+        if held is not None and held[0] is self.cycle:
+            super()._start_asgi_task(*held)  # type: ignore[misc]
+        super().shutdown()  # type: ignore[misc]
+
     def connection_lost(self, exc: Exception | None) -> None:
         self._held = None  # the request never came whole: there is no one to answer
         super().connection_lost(exc)  # type: ignore[misc]

@@ -13,6 +13,7 @@ import asyncio
 import socket
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -51,9 +52,10 @@ class EchoApp:
 
 
 class Served:
-    def __init__(self, app: EchoApp, port: int) -> None:
+    def __init__(self, app: EchoApp, port: int, server: uvicorn.Server) -> None:
         self.app = app
         self.port = port
+        self.server = server
 
     def connect(self) -> socket.socket:
         return socket.create_connection(("127.0.0.1", self.port), timeout=10)
@@ -66,23 +68,31 @@ class Served:
             assert Responses(sock).next_body() == b""
 
 
-@pytest.fixture
-def served() -> Iterator[Served]:
-    app = EchoApp()
+@contextmanager
+def serving(app: EchoApp, **options: Any) -> Iterator[Served]:
+    """The guarded httptools protocol serving ``app`` on loopback, in a thread of its own."""
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
-    config = build_config(app, header_timeout=10, body_timeout=10, http="httptools", lifespan="off")
+    config = build_config(
+        app, header_timeout=10, body_timeout=10, http="httptools", lifespan="off", **options
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])))
     thread.start()
     try:
         wait_for(lambda: server.started or not thread.is_alive())
         assert server.started
-        yield Served(app, sock.getsockname()[1])
+        yield Served(app, sock.getsockname()[1], server)
     finally:
         server.should_exit = True
         thread.join(timeout=10)
         sock.close()
+
+
+@pytest.fixture
+def served() -> Iterator[Served]:
+    with serving(EchoApp()) as served:
+        yield served
 
 
 class Responses:
@@ -92,11 +102,11 @@ class Responses:
         self.sock = sock
         self.buffer = b""
 
-    def next_body(self) -> bytes:
+    def next_body(self, status: bytes = b"200") -> bytes:
         while b"\r\n\r\n" not in self.buffer:
             self._receive()
         head, _, self.buffer = self.buffer.partition(b"\r\n\r\n")
-        assert head.startswith(b"HTTP/1.1 200"), head
+        assert head.startswith(b"HTTP/1.1 " + status), head
         length = next(
             int(line.split(b":", 1)[1])
             for line in head.split(b"\r\n")[1:]
@@ -187,3 +197,14 @@ def test_a_client_that_leaves_mid_body_never_reaches_the_app(served: Served) -> 
         served.barrier()
     served.barrier()  # the close has been read too
     assert "/gone" not in served.app.entered
+
+
+def test_a_request_still_waiting_for_its_body_at_shutdown_is_answered() -> None:
+    # As uvicorn answers any request it stops waiting for: a 500 once the graceful timeout is
+    # over, rather than a connection left open until the process is gone.
+    with serving(EchoApp(), timeout_graceful_shutdown=0.2) as served, served.connect() as sock:
+        sock.sendall(head("/stalled", "Content-Length: 100\r\n"))
+        sock.sendall(b'{"half":')
+        served.barrier()
+        served.server.should_exit = True
+        assert Responses(sock).next_body(status=b"500") == b"Internal Server Error"

@@ -14,7 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -69,13 +69,16 @@ def child_pids(pid: int) -> list[int]:
     return found
 
 
-def process_tree_cpu_seconds(pid: int) -> float:
-    """CPU of a process and its live descendants (``--workers`` servers run in children)."""
+def process_tree_cpu_seconds(
+    pid: int, of_process: Callable[[int], float] = process_cpu_seconds
+) -> float:
+    """CPU of a process and its live descendants (``--workers`` servers run in children),
+    each read with ``of_process``."""
     total, todo = 0.0, [pid]
     while todo:
         current = todo.pop()
         with contextlib.suppress(FileNotFoundError, ProcessLookupError):
-            total += process_cpu_seconds(current)
+            total += of_process(current)
             todo += child_pids(current)
     return total
 
@@ -184,8 +187,9 @@ class BenchServer:
         return rss_mb(self.pid)
 
     def cpu_seconds(self) -> float:
-        """CPU time (user + system) of the server and its worker processes so far."""
-        return process_tree_cpu_seconds(self.pid)
+        """CPU time of the server's threads and its worker processes so far, to the
+        nanosecond: a send costs a few milliseconds, under a clock tick."""
+        return process_tree_cpu_seconds(self.pid, scheduled_cpu_seconds)
 
     def start(self, timeout: float = 30.0) -> None:
         """Start the server and wait until ``/v1/health/`` answers."""
